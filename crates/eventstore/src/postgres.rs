@@ -1,0 +1,134 @@
+//! The production back end: PostgreSQL, shared by any number of server processes.
+//!
+//! Positions are transaction ids (`pg_current_xact_id`). Transactions commit out of id order,
+//! so a reader that has seen transaction 10 may later find 9 committed. Readers therefore only
+//! read events below the oldest transaction id still running (`pg_snapshot_xmin`): everything
+//! below it has committed or rolled back, and every later transaction gets a larger id. A slow
+//! transaction delays readers; it never makes them skip. Projections lock their work per
+//! (projection, instance) with a transaction-scoped advisory lock, which, unlike a row lock,
+//! does not give the reading transaction an id of its own before it reads. Appends send
+//! `NOTIFY portcullis_events` so other processes wake at once.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use tokio::sync::watch;
+
+use crate::dialect::Dialect;
+use crate::error::StoreError;
+
+#[path = "sql_core.rs"]
+mod sql_core;
+
+type Db = sqlx::Postgres;
+type Store = PostgresEventStore;
+const BACKEND: &str = "postgres";
+const CHANNEL: &str = "portcullis_events";
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+const DIALECT: Dialect = Dialect {
+    next_tx: "SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
+    horizon: "(SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT))",
+    json_text_list: |param| format!("SELECT jsonb_array_elements_text(CAST(${param} AS JSONB))"),
+    json_param_9: "CAST($9 AS JSON)",
+    now: "now()",
+    notify: Some("SELECT pg_notify('portcullis_events', '')"),
+    // Keyed by schema too, so deployments sharing a database in separate schemas never wait on
+    // each other.
+    try_lock_projection: Some("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1), hashtext($2))"),
+    lock_installs: Some("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/projection_installs'))"),
+};
+
+/// The PostgreSQL event store.
+pub struct PostgresEventStore {
+    pool: PgPool,
+    appended: Arc<watch::Sender<u64>>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresEventStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PostgresEventStore {
+    /// Connects to the database at `url` and applies migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
+            backend: BACKEND,
+            target: "the configured URL (it does not parse)".into(),
+            source,
+        })?;
+        Self::connect_with(options, max_connections).await
+    }
+
+    /// Connects with prepared options (tests use them to pick a schema) and applies migrations.
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
+        let target = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default database)")
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect { backend: BACKEND, target, source })?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::from_migrate)?;
+        let appended = Arc::new(watch::Sender::new(0));
+        let listener = tokio::spawn(listen_for_appends(pool.clone(), Arc::downgrade(&appended)));
+        Ok(PostgresEventStore { pool, appended, listener })
+    }
+
+    /// The connection pool, for tests and benchmarks that need raw access.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn appended(&self) -> &watch::Sender<u64> {
+        &self.appended
+    }
+
+    fn notify_appended(&self) {
+        self.appended.send_modify(|count| *count = count.wrapping_add(1));
+    }
+}
+
+/// Wakes local subscribers whenever any process appends. Reconnects after errors; polling in
+/// the projection runner covers what is missed meanwhile.
+async fn listen_for_appends(pool: PgPool, appended: std::sync::Weak<watch::Sender<u64>>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result: Result<(), sqlx::Error> = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                let Some(appended) = appended.upgrade() else { return Ok(()) };
+                appended.send_modify(|count| *count = count.wrapping_add(1));
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, "lost the PostgreSQL notification listener; reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Drives projections: wakes on appends (or a poll), applies pending events per instance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+use crate::event::Position;
+use crate::projection::{BatchOutcome, Projection};
+use crate::store::EventStore;
+
+/// Settings for a projection runner.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerOptions {
+    /// Events applied per transaction.
+    pub batch_size: u32,
+    /// How often to look for work when no wake-up arrives.
+    pub poll_interval: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions { batch_size: 1_000, poll_interval: Duration::from_secs(1) }
+    }
+}
+
+/// What one pass over all projections and instances did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassSummary {
+    /// Events applied in the pass.
+    pub applied: usize,
+    /// Whether some (projection, instance) was left to another process holding its lock.
+    pub busy: bool,
+}
+
+/// Runs a set of projections against one store.
+pub struct ProjectionRunner {
+    store: Arc<dyn EventStore>,
+    projections: Vec<Arc<dyn Projection>>,
+    options: RunnerOptions,
+}
+
+impl ProjectionRunner {
+    /// A runner for `projections`; call [`ProjectionRunner::install`] before running.
+    pub fn new(store: Arc<dyn EventStore>, projections: Vec<Arc<dyn Projection>>, options: RunnerOptions) -> Self {
+        ProjectionRunner { store, projections, options }
+    }
+
+    /// Creates the projections' tables and records where new ones start.
+    pub async fn install(&self) -> Result<(), StoreError> {
+        for projection in &self.projections {
+            self.store.install_projection(projection.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies everything currently visible, for every projection and instance.
+    pub async fn run_pass(&self) -> Result<PassSummary, StoreError> {
+        let mut summary = PassSummary::default();
+        for instance_id in self.store.instances().await? {
+            let instance = self.catch_up_instance(&instance_id).await?;
+            summary.applied += instance.applied;
+            summary.busy |= instance.busy;
+        }
+        Ok(summary)
+    }
+
+    async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
+        let mut summary = PassSummary::default();
+        for projection in &self.projections {
+            loop {
+                match self.store.project(projection.as_ref(), instance_id, self.options.batch_size).await? {
+                    BatchOutcome::Applied { count, .. } => summary.applied += count,
+                    BatchOutcome::Idle => break,
+                    BatchOutcome::Busy => {
+                        summary.busy = true;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Waits until every projection has applied everything of `instance_id` up to `position`
+    /// (read-your-writes after a command), doing the work itself where no other process is.
+    pub async fn wait_for(&self, instance_id: &str, position: Position, timeout: Duration) -> Result<(), WaitError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // Visibility first: an idle pass after it proves the position was applied.
+            if self.store.is_visible(position).await? && !self.catch_up_instance(instance_id).await?.busy {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(WaitError::Timeout(timeout));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs until `shutdown` turns true: a pass on every wake-up and every poll interval.
+    /// Errors are logged and retried with backoff; a projection never skips an event.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut appended = self.store.subscribe();
+        let mut backoff = Duration::from_millis(100);
+        let mut next_wait = Duration::ZERO;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(next_wait) => {}
+                changed = appended.changed() => if changed.is_err() { return },
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            appended.mark_unchanged();
+            next_wait = match self.run_pass().await {
+                Ok(summary) => {
+                    backoff = Duration::from_millis(100);
+                    // Something was (or may be) left: another process's lock, or on PostgreSQL
+                    // a commit that is not yet below the horizon. Look again soon.
+                    if summary.busy || summary.applied == 0 { Duration::from_millis(20).min(self.options.poll_interval) } else { Duration::ZERO }
+                }
+                Err(error) => {
+                    tracing::error!(%error, retry_in = ?backoff, "projection pass failed");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            };
+            if next_wait.is_zero() {
+                continue;
+            }
+            // After the short re-check, fall back to the poll interval.
+            tokio::select! {
+                _ = tokio::time::sleep(next_wait) => {}
+                changed = appended.changed() => if changed.is_err() { return },
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            appended.mark_unchanged();
+            if let Err(error) = self.run_pass().await {
+                tracing::error!(%error, "projection pass failed");
+            }
+            next_wait = self.options.poll_interval;
+        }
+    }
+}
+
+/// Why waiting for projections failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// The store failed while catching up.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The projections did not catch up in time (another process may be slow or stuck).
+    #[error("read models did not catch up within {0:?}")]
+    Timeout(Duration),
+}

@@ -1,0 +1,484 @@
+//! The SQL both back ends share, and their `EventStore` implementation.
+//!
+//! This file is compiled twice, as `sqlite::sql_core` and `postgres::sql_core`. Each parent
+//! module supplies `Db` (the sqlx database), `Store` (its store type, with `writer()`,
+//! `reader()` and `notify_appended()`), `BACKEND` and `DIALECT` (the few statements where the
+//! two dialects differ). Including the file rather than writing it generically over
+//! `sqlx::Database` keeps every query concrete and the trait bounds out of sight.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::SubsecRound;
+use sqlx::{AssertSqlSafe, Column, Row, SqlSafeStr, SqlStr, TypeInfo, ValueRef};
+use tokio::sync::watch;
+
+use super::{BACKEND, DIALECT, Db, MIGRATOR, Store};
+use crate::dialect::Dialect;
+use crate::error::StoreError;
+use crate::event::{AggregateAppend, AggregateRef, EventQuery, Position, StoredEvent};
+use crate::projection::{BatchOutcome, Projection, StartFrom};
+use crate::read_model::{ReadModelTx, SqlRow, SqlValue};
+use crate::store::EventStore;
+
+type Conn = <Db as sqlx::Database>::Connection;
+type DbRow = <Db as sqlx::Database>::Row;
+
+const EVENT_COLUMNS: &str = "instance_id, aggregate_type, aggregate_id, sequence, position, in_tx_order, \
+     event_type, revision, CAST(payload AS TEXT) AS payload, creator, created_at";
+
+/// Statements built once from the dialect.
+struct Statements {
+    events_all: SqlStr,
+    events_of_instance: SqlStr,
+    insert_event: SqlStr,
+    events_of_aggregate: SqlStr,
+    end_of_log: SqlStr,
+    is_visible: SqlStr,
+    save_current_state: SqlStr,
+}
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| statements(&DIALECT));
+
+fn statements(d: &Dialect) -> Statements {
+    let filters = format!(
+        "position >= $2 AND (position > $2 OR in_tx_order > $3) AND position < {horizon} \
+         AND ($4 = '[]' OR aggregate_type IN ({types})) \
+         AND ($5 = '[]' OR event_type IN ({event_types})) \
+         ORDER BY position, in_tx_order LIMIT $6",
+        horizon = d.horizon,
+        types = (d.json_text_list)(4),
+        event_types = (d.json_text_list)(5),
+    );
+    let sql = |s: String| AssertSqlSafe(s).into_sql_str();
+    Statements {
+        // `$1 = $1` keeps the parameter numbering of both statements the same.
+        events_all: sql(format!("SELECT {EVENT_COLUMNS} FROM events WHERE $1 = $1 AND {filters}")),
+        events_of_instance: sql(format!("SELECT {EVENT_COLUMNS} FROM events WHERE instance_id = $1 AND {filters}")),
+        insert_event: sql(format!(
+            "INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, position, in_tx_order, \
+             event_type, revision, payload, creator, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {payload}, $10, $11)",
+            payload = d.json_param_9,
+        )),
+        events_of_aggregate: sql(format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 ORDER BY sequence"
+        )),
+        save_current_state: sql(format!(
+            "INSERT INTO current_states (projection, instance_id, position, in_tx_order, updated_at) \
+             VALUES ($1, $2, $3, $4, {now}) ON CONFLICT (projection, instance_id) DO UPDATE \
+             SET position = excluded.position, in_tx_order = excluded.in_tx_order, updated_at = excluded.updated_at",
+            now = d.now,
+        )),
+        end_of_log: sql(format!("SELECT COALESCE(MAX(position), 0) FROM events WHERE position < {}", d.horizon)),
+        is_visible: sql(format!("SELECT CAST($1 < {} AS BOOLEAN)", d.horizon)),
+    }
+}
+
+fn decode_event(row: &DbRow) -> Result<StoredEvent, StoreError> {
+    let aggregate = AggregateRef {
+        instance_id: row.try_get("instance_id")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+    };
+    let sequence: i64 = row.try_get("sequence")?;
+    let position = Position { tx: row.try_get("position")?, in_tx_order: row.try_get("in_tx_order")? };
+    let created_at = row.try_get("created_at").map_err(|error| StoreError::CorruptEvent {
+        aggregate: aggregate.clone(),
+        sequence,
+        position,
+        reason: format!("created_at: {error}"),
+    })?;
+    Ok(StoredEvent {
+        sequence,
+        position,
+        event_type: row.try_get("event_type")?,
+        revision: row.try_get("revision")?,
+        payload: row.try_get("payload")?,
+        creator: row.try_get("creator")?,
+        created_at,
+        aggregate,
+    })
+}
+
+async fn last_sequence(conn: &mut Conn, aggregate: &AggregateRef) -> Result<i64, StoreError> {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(sequence), 0) FROM events \
+         WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+    )
+    .bind(&aggregate.instance_id)
+    .bind(&aggregate.aggregate_type)
+    .bind(&aggregate.aggregate_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(last)
+}
+
+fn validate(appends: &[AggregateAppend]) -> Result<(), StoreError> {
+    if appends.iter().all(|append| append.events.is_empty()) {
+        return Err(StoreError::InvalidAppend("no events to append".into()));
+    }
+    let mut seen = BTreeSet::new();
+    for append in appends {
+        let key = (&append.aggregate.instance_id, &append.aggregate.aggregate_type, &append.aggregate.aggregate_id);
+        if !seen.insert(key) {
+            return Err(StoreError::InvalidAppend(format!("{} is named twice in one append", append.aggregate)));
+        }
+        if append.expected_sequence < 0 {
+            return Err(StoreError::InvalidAppend(format!("negative expected sequence for {}", append.aggregate)));
+        }
+    }
+    Ok(())
+}
+
+async fn append_in_tx(conn: &mut Conn, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {
+    let tx: i64 = sqlx::query_scalar(DIALECT.next_tx).fetch_one(&mut *conn).await?;
+    let mut stored = Vec::with_capacity(appends.iter().map(|append| append.events.len()).sum());
+    let mut in_tx_order = 0i32;
+    for append in appends {
+        let actual = last_sequence(conn, &append.aggregate).await?;
+        if actual != append.expected_sequence {
+            return Err(StoreError::Conflict {
+                aggregate: append.aggregate.clone(),
+                expected: append.expected_sequence,
+                actual,
+            });
+        }
+        for (offset, event) in append.events.iter().enumerate() {
+            let sequence = append.expected_sequence + 1 + offset as i64;
+            let position = Position { tx, in_tx_order };
+            // Both back ends keep microseconds; what append returns must equal what is read.
+            let created_at = event.created_at.trunc_subsecs(6);
+            sqlx::query(STATEMENTS.insert_event.clone())
+                .bind(&append.aggregate.instance_id)
+                .bind(&append.aggregate.aggregate_type)
+                .bind(&append.aggregate.aggregate_id)
+                .bind(sequence)
+                .bind(position.tx)
+                .bind(position.in_tx_order)
+                .bind(&event.event_type)
+                .bind(event.revision)
+                .bind(&event.payload)
+                .bind(&event.creator)
+                .bind(created_at)
+                .execute(&mut *conn)
+                .await?;
+            stored.push(StoredEvent {
+                aggregate: append.aggregate.clone(),
+                sequence,
+                position,
+                event_type: event.event_type.clone(),
+                revision: event.revision,
+                payload: event.payload.clone(),
+                creator: event.creator.clone(),
+                created_at,
+            });
+            in_tx_order += 1;
+        }
+    }
+    let instances: BTreeSet<&str> = appends.iter().map(|append| append.aggregate.instance_id.as_str()).collect();
+    for instance_id in instances {
+        sqlx::query("INSERT INTO event_instances (instance_id) VALUES ($1) ON CONFLICT (instance_id) DO NOTHING")
+            .bind(instance_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(notify) = DIALECT.notify {
+        sqlx::query(notify).execute(&mut *conn).await?;
+    }
+    Ok(stored)
+}
+
+/// Turns a unique-key violation (a concurrent writer inserted the same sequence first) into a
+/// conflict naming the aggregate.
+async fn explain_conflict(store: &Store, appends: &[AggregateAppend], error: StoreError) -> StoreError {
+    let StoreError::Database(sqlx::Error::Database(db_error)) = &error else {
+        return error;
+    };
+    if !db_error.is_unique_violation() {
+        return error;
+    }
+    let Ok(mut conn) = store.reader().acquire().await else {
+        return error;
+    };
+    for append in appends {
+        if let Ok(actual) = last_sequence(&mut conn, &append.aggregate).await
+            && actual != append.expected_sequence
+        {
+            return StoreError::Conflict { aggregate: append.aggregate.clone(), expected: append.expected_sequence, actual };
+        }
+    }
+    error
+}
+
+async fn read_events(conn: &mut Conn, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+    let statement = match query.instance_id {
+        Some(_) => STATEMENTS.events_of_instance.clone(),
+        None => STATEMENTS.events_all.clone(),
+    };
+    let rows = sqlx::query(statement)
+        .bind(query.instance_id.clone().unwrap_or_default())
+        .bind(query.after.tx)
+        .bind(query.after.in_tx_order)
+        .bind(json_list(&query.aggregate_types))
+        .bind(json_list(&query.event_types))
+        .bind(i64::from(query.limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(decode_event).collect()
+}
+
+fn json_list<S: AsRef<str>>(items: &[S]) -> String {
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&items).expect("a list of strings always serializes")
+}
+
+async fn start_position(conn: &mut Conn, projection: &str, instance_id: &str) -> Result<Position, StoreError> {
+    let current: Option<(i64, i32)> =
+        sqlx::query_as("SELECT position, in_tx_order FROM current_states WHERE projection = $1 AND instance_id = $2")
+            .bind(projection)
+            .bind(instance_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some((tx, in_tx_order)) = current {
+        return Ok(Position { tx, in_tx_order });
+    }
+    let installed_at: Option<i64> = sqlx::query_scalar("SELECT installed_at FROM projection_installs WHERE projection = $1")
+        .bind(projection)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match installed_at {
+        Some(tx) => Ok(Position::end_of_tx(tx)),
+        None => Err(StoreError::NotInstalled(projection.to_owned())),
+    }
+}
+
+async fn project_in_tx(
+    conn: &mut Conn,
+    projection: &dyn Projection,
+    instance_id: &str,
+    limit: u32,
+) -> Result<BatchOutcome, StoreError> {
+    if let Some(try_lock) = DIALECT.try_lock_projection {
+        let locked: bool = sqlx::query_scalar(try_lock)
+            .bind(projection.name())
+            .bind(instance_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !locked {
+            return Ok(BatchOutcome::Busy);
+        }
+    }
+    let after = start_position(conn, projection.name(), instance_id).await?;
+    let query = EventQuery {
+        instance_id: Some(instance_id.to_owned()),
+        after,
+        aggregate_types: projection.aggregate_types().iter().map(|s| (*s).to_owned()).collect(),
+        event_types: projection.event_types().iter().map(|s| (*s).to_owned()).collect(),
+        limit,
+    };
+    let events = read_events(conn, &query).await?;
+    let Some(last) = events.last().map(|event| event.position) else {
+        return Ok(BatchOutcome::Idle);
+    };
+    {
+        let mut read_model = ConnTx(&mut *conn);
+        for event in &events {
+            projection.apply(&mut read_model, event).await.map_err(|source| StoreError::Projection {
+                projection: projection.name().to_owned(),
+                aggregate: event.aggregate.clone(),
+                sequence: event.sequence,
+                event_type: event.event_type.clone(),
+                source,
+            })?;
+        }
+    }
+    sqlx::query(STATEMENTS.save_current_state.clone())
+        .bind(projection.name())
+        .bind(instance_id)
+        .bind(last.tx)
+        .bind(last.in_tx_order)
+        .execute(&mut *conn)
+        .await?;
+    Ok(BatchOutcome::Applied { count: events.len(), position: last })
+}
+
+async fn install_in_tx(conn: &mut Conn, projection: &dyn Projection) -> Result<(), StoreError> {
+    if let Some(lock) = DIALECT.lock_installs {
+        sqlx::query(lock).execute(&mut *conn).await?;
+    }
+    for ddl in projection.schema() {
+        sqlx::query(*ddl).execute(&mut *conn).await?;
+    }
+    let installed_at = match projection.start_from() {
+        StartFrom::Beginning => 0i64,
+        StartFrom::End => sqlx::query_scalar(STATEMENTS.end_of_log.clone()).fetch_one(&mut *conn).await?,
+    };
+    sqlx::query(
+        "INSERT INTO projection_installs (projection, installed_at) VALUES ($1, $2) \
+         ON CONFLICT (projection) DO NOTHING",
+    )
+    .bind(projection.name())
+    .bind(installed_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A read-model statement runner over one open transaction.
+struct ConnTx<'a>(&'a mut Conn);
+
+fn bind_values<'q>(
+    mut query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
+    params: &[SqlValue],
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments> {
+    for param in params {
+        query = match param {
+            SqlValue::Int(value) => query.bind(*value),
+            SqlValue::Text(value) => query.bind(value.clone()),
+            SqlValue::Bool(value) => query.bind(*value),
+        };
+    }
+    query
+}
+
+fn decode_row(row: &DbRow) -> Result<SqlRow, StoreError> {
+    let mut values = Vec::with_capacity(row.columns().len());
+    for (index, column) in row.columns().iter().enumerate() {
+        let raw = row.try_get_raw(index)?;
+        let type_name = if raw.is_null() {
+            column.type_info().name().to_ascii_uppercase()
+        } else {
+            raw.type_info().name().to_ascii_uppercase()
+        };
+        let value = match type_name.as_str() {
+            "INTEGER" | "INT8" | "BIGINT" => SqlValue::Int(row.try_get(index)?),
+            "INT4" | "INT" => SqlValue::Int(row.try_get::<Option<i32>, _>(index)?.map(i64::from)),
+            "BOOL" | "BOOLEAN" => SqlValue::Bool(row.try_get(index)?),
+            "NULL" => SqlValue::Text(None),
+            _ => SqlValue::Text(row.try_get(index)?),
+        };
+        values.push(value);
+    }
+    Ok(SqlRow(values))
+}
+
+#[async_trait]
+impl ReadModelTx for ConnTx<'_> {
+    async fn execute(&mut self, sql: &'static str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let done = bind_values(sqlx::query(sql), params).execute(&mut *self.0).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch(&mut self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
+        let rows = bind_values(sqlx::query(sql), params).fetch_all(&mut *self.0).await?;
+        rows.iter().map(decode_row).collect()
+    }
+}
+
+#[async_trait]
+impl EventStore for Store {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {
+        validate(appends)?;
+        let result = async {
+            let mut tx = self.writer().begin().await?;
+            let stored = append_in_tx(&mut tx, appends).await?;
+            tx.commit().await?;
+            Ok(stored)
+        }
+        .await;
+        match result {
+            Ok(stored) => {
+                self.notify_appended();
+                Ok(stored)
+            }
+            Err(error) => Err(explain_conflict(self, appends, error).await),
+        }
+    }
+
+    async fn aggregate_events(&self, aggregate: &AggregateRef) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(STATEMENTS.events_of_aggregate.clone())
+            .bind(&aggregate.instance_id)
+            .bind(&aggregate.aggregate_type)
+            .bind(&aggregate.aggregate_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut conn = self.reader().acquire().await?;
+        read_events(&mut conn, query).await
+    }
+
+    async fn is_visible(&self, position: Position) -> Result<bool, StoreError> {
+        let visible: bool = sqlx::query_scalar(STATEMENTS.is_visible.clone()).bind(position.tx).fetch_one(self.reader()).await?;
+        Ok(visible)
+    }
+
+    async fn instances(&self) -> Result<Vec<String>, StoreError> {
+        let instances = sqlx::query_scalar("SELECT instance_id FROM event_instances ORDER BY instance_id")
+            .fetch_all(self.reader())
+            .await?;
+        Ok(instances)
+    }
+
+    async fn install_projection(&self, projection: &dyn Projection) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        install_in_tx(&mut tx, projection).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn project(
+        &self,
+        projection: &dyn Projection,
+        instance_id: &str,
+        limit: u32,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let outcome = project_in_tx(&mut tx, projection, instance_id, limit).await?;
+        match outcome {
+            BatchOutcome::Applied { .. } => tx.commit().await?,
+            BatchOutcome::Idle | BatchOutcome::Busy => tx.rollback().await?,
+        }
+        Ok(outcome)
+    }
+
+    async fn projection_position(&self, projection: &str, instance_id: &str) -> Result<Option<Position>, StoreError> {
+        let current: Option<(i64, i32)> =
+            sqlx::query_as("SELECT position, in_tx_order FROM current_states WHERE projection = $1 AND instance_id = $2")
+                .bind(projection)
+                .bind(instance_id)
+                .fetch_optional(self.reader())
+                .await?;
+        Ok(current.map(|(tx, in_tx_order)| Position { tx, in_tx_order }))
+    }
+
+    async fn query(&self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
+        let rows = bind_values(sqlx::query(sql), params).fetch_all(self.reader()).await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let expected = MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0);
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(self.reader())
+            .await?;
+        match applied {
+            Some(version) if version == expected => Ok(()),
+            Some(version) if version > expected => Err(StoreError::SchemaNewer { version }),
+            _ => Err(StoreError::Migrate(format!("migrations are not applied up to version {expected}"))),
+        }
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.appended().subscribe()
+    }
+}

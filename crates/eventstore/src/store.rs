@@ -1,0 +1,59 @@
+//! The event store interface both back ends implement.
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+use crate::event::{AggregateAppend, AggregateRef, EventQuery, Position, StoredEvent};
+use crate::projection::{BatchOutcome, Projection};
+use crate::read_model::{SqlRow, SqlValue};
+
+/// The append-only log, projection bookkeeping and read-model queries.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and errors.
+    fn backend(&self) -> &'static str;
+
+    /// Appends events to one or more aggregates in one transaction. Fails with
+    /// `StoreError::Conflict`, appending nothing, when any aggregate's last sequence is not the
+    /// expected one.
+    async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// All events of one aggregate, by sequence.
+    async fn aggregate_events(&self, aggregate: &AggregateRef) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Events matching `query`, in position order, never past an event that an unfinished
+    /// transaction could still precede.
+    async fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Whether every event up to `position` can be read (no transaction before it is open).
+    async fn is_visible(&self, position: Position) -> Result<bool, StoreError>;
+
+    /// Every instance that has events.
+    async fn instances(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Creates a projection's tables and, the first time, records where it starts.
+    async fn install_projection(&self, projection: &dyn Projection) -> Result<(), StoreError>;
+
+    /// Applies up to `limit` pending events of one instance to a projection, under the
+    /// projection's lock for that instance, and advances its position in the same transaction.
+    async fn project(
+        &self,
+        projection: &dyn Projection,
+        instance_id: &str,
+        limit: u32,
+    ) -> Result<BatchOutcome, StoreError>;
+
+    /// Where a projection stands for an instance, if it has started there.
+    async fn projection_position(&self, projection: &str, instance_id: &str) -> Result<Option<Position>, StoreError>;
+
+    /// Reads from read-model tables.
+    async fn query(&self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError>;
+
+    /// Succeeds when the database answers and its schema is the one this binary expects.
+    async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// A counter bumped whenever events may have been appended (by this process, or by
+    /// another one where the back end can tell).
+    fn subscribe(&self) -> watch::Receiver<u64>;
+}

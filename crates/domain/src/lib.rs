@@ -1,1 +1,23 @@
+//! Portcullis' domain: commands that decide events, and read models folded from them.
+//!
+//! Deciding (state + command → events, may fail) is separate from applying (event → state,
+//! cannot fail), so aggregates are tested given/when/then without a database. Read models are
+//! projections over the event store; commands wait for them to show their own writes.
+//! Nothing here speaks HTTP or reads the clock or the environment: the server passes a
+//! [`Clock`] and configuration in.
 
+pub mod admin_token;
+pub mod aggregate;
+pub mod clock;
+pub mod error;
+pub mod features;
+pub mod instance;
+mod service;
+pub mod system;
+
+pub use admin_token::AdminPrincipal;
+pub use clock::{Clock, FixedClock};
+pub use error::DomainError;
+pub use features::{Feature, FeatureState, SystemFeatures};
+pub use instance::InstanceView;
+pub use service::{Domain, DomainOptions, SetupOutcome, SetupRequest};

@@ -2,6 +2,9 @@
 
 /// SQL fragments that differ between the back ends; everything else in `sql_core.rs` is shared.
 pub(crate) struct Dialect {
+    /// Starts a transaction that will write (SQLite must take its write lock up front, or
+    /// two writers each holding a read lock cannot both upgrade).
+    pub begin_write: &'static str,
     /// Selects the number of the current appending transaction.
     pub next_tx: &'static str,
     /// An expression: no event below this transaction number can still appear.

@@ -16,6 +16,8 @@ mod read_model;
 mod runner;
 mod sqlite;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{BoxError, StoreError};
 pub use event::{AggregateAppend, AggregateRef, EventQuery, NewEvent, Position, StoredEvent};

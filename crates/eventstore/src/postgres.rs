@@ -29,6 +29,7 @@ const BACKEND: &str = "postgres";
 const CHANNEL: &str = "portcullis_events";
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 const DIALECT: Dialect = Dialect {
+    begin_write: "BEGIN",
     next_tx: "SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
     horizon: "(SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT))",
     json_text_list: |param| format!("SELECT jsonb_array_elements_text(CAST(${param} AS JSONB))"),

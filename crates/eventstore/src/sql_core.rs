@@ -387,7 +387,7 @@ impl EventStore for Store {
     async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {
         validate(appends)?;
         let result = async {
-            let mut tx = self.writer().begin().await?;
+            let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
             let stored = append_in_tx(&mut tx, appends).await?;
             tx.commit().await?;
             Ok(stored)
@@ -430,7 +430,7 @@ impl EventStore for Store {
     }
 
     async fn install_projection(&self, projection: &dyn Projection) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
         install_in_tx(&mut tx, projection).await?;
         tx.commit().await?;
         Ok(())
@@ -442,7 +442,7 @@ impl EventStore for Store {
         instance_id: &str,
         limit: u32,
     ) -> Result<BatchOutcome, StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
         let outcome = project_in_tx(&mut tx, projection, instance_id, limit).await?;
         match outcome {
             BatchOutcome::Applied { .. } => tx.commit().await?,

@@ -21,6 +21,7 @@ type Store = SqliteEventStore;
 const BACKEND: &str = "sqlite";
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 const DIALECT: Dialect = Dialect {
+    begin_write: "BEGIN IMMEDIATE",
     next_tx: "SELECT COALESCE(MAX(position), 0) + 1 FROM events",
     horizon: "9223372036854775807",
     json_text_list: |param| format!("SELECT value FROM json_each(${param})"),

@@ -1,103 +1,16 @@
 //! Fresh stores for tests: a temporary SQLite file, or a throw-away schema on the PostgreSQL
-//! server named by `PORTCULLIS_TEST_POSTGRES_URL`.
+//! server named by `TEST_POSTGRES_URL`.
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::str::FromStr;
-use std::sync::{Arc, Once};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use eventstore::{
-    AggregateAppend, AggregateRef, BoxError, EventStore, NewEvent, PostgresEventStore, Projection, ReadModelTx,
-    SqlValue, SqliteEventStore, StartFrom, StoredEvent,
+    AggregateAppend, AggregateRef, BoxError, EventStore, NewEvent, Projection, ReadModelTx, SqlValue, StartFrom,
+    StoredEvent,
 };
-use sqlx::postgres::PgConnectOptions;
-
-/// The environment variable naming the PostgreSQL server tests may use.
-pub const POSTGRES_URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
-
-/// Keeps a test's database alive and removes it afterwards.
-pub enum Scratch {
-    Sqlite(tempfile::TempDir),
-    Postgres { url: String, schema: String },
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Scratch::Postgres { url, schema } = self {
-            let (url, schema) = (url.clone(), schema.clone());
-            // Drop cannot await; a short-lived runtime on its own thread removes the schema.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                runtime.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                        let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-/// A store under test and what keeps its database alive.
-pub struct Harness {
-    pub store: Arc<dyn EventStore>,
-    /// Opens another store on the same database, as a second process (or a restart) would.
-    pub reopen: Reopen,
-    pub scratch: Scratch,
-}
-
-pub enum Reopen {
-    Sqlite(std::path::PathBuf),
-    Postgres(PgConnectOptions),
-}
-
-impl Reopen {
-    pub async fn open(&self) -> Result<Arc<dyn EventStore>, eventstore::StoreError> {
-        Ok(match self {
-            Reopen::Sqlite(path) => Arc::new(SqliteEventStore::open(path, eventstore::Durability::Normal).await?),
-            Reopen::Postgres(options) => Arc::new(PostgresEventStore::connect_with(options.clone(), 8).await?),
-        })
-    }
-}
-
-pub async fn sqlite() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
-    let reopen = Reopen::Sqlite(path);
-    Harness { store: reopen.open().await.unwrap(), reopen, scratch: Scratch::Sqlite(dir) }
-}
-
-/// A store on a fresh schema, or `None` (with a plain notice) when no server is configured
-/// outside CI. In CI a missing server fails the test.
-pub async fn postgres() -> Option<Harness> {
-    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-            panic!("{POSTGRES_URL_VAR} must be set in CI: the PostgreSQL suite may not be skipped");
-        }
-        static NOTICE: Once = Once::new();
-        NOTICE.call_once(|| {
-            // Written past the test harness' capture on purpose, so the skip is seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\nNOTICE: PostgreSQL tests DID NOT RUN: {POSTGRES_URL_VAR} is not set \
-                 (e.g. postgres://postgres@127.0.0.1:5432/test; .ci/run sets it)\n"
-            );
-        });
-        return None;
-    };
-    let schema = format!("pc_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&url).await.expect("connect to the test PostgreSQL server");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
-    admin.close().await;
-    let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
-    let reopen = Reopen::Postgres(options);
-    Some(Harness { store: reopen.open().await.unwrap(), reopen, scratch: Scratch::Postgres { url, schema } })
-}
+pub use eventstore::testing::{Harness, postgres, settle, sqlite};
 
 pub fn aggregate(instance: &str, id: &str) -> AggregateRef {
     AggregateRef::new(instance, "thing", id)
@@ -173,14 +86,4 @@ pub async fn ledger(store: &dyn EventStore) -> Vec<(String, String, i64)> {
         .await
         .unwrap();
     rows.iter().map(|row| (row.text(0).unwrap().into(), row.text(1).unwrap().into(), row.int(2).unwrap())).collect()
-}
-
-/// Waits until `position` is visible to readers. On PostgreSQL an unrelated open transaction
-/// (another test, here) may hold the read horizon back for a moment.
-pub async fn settle(store: &dyn EventStore, position: eventstore::Position) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !store.is_visible(position).await.unwrap() {
-        assert!(tokio::time::Instant::now() < deadline, "position {position} never became visible");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }

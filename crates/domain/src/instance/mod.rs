@@ -1,0 +1,227 @@
+//! Instances: tenants, each with its own issuer, settings and feature values.
+
+mod projection;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use projection::{InstanceProjection, InstanceView};
+
+use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
+use crate::error::DomainError;
+use crate::features::Feature;
+
+/// An instance was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceAdded {
+    /// A display name.
+    pub name: String,
+    /// The issuer: the URL applications reach the instance on.
+    pub external_url: String,
+    /// Whether this is the instance created on first start.
+    pub default: bool,
+}
+
+/// The instance's external URL (its issuer) changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalUrlChanged {
+    /// The new URL.
+    pub external_url: String,
+}
+
+/// A feature was set for the instance. The name stays a string so that events naming a
+/// feature this binary does not know still load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSet {
+    /// The feature's name.
+    pub feature: String,
+    /// Its instance value.
+    pub enabled: bool,
+}
+
+/// A feature's instance value was removed; the system value applies again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureReset {
+    /// The feature's name.
+    pub feature: String,
+}
+
+/// Events of the `instance` aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstanceEvent {
+    /// `instance.added`
+    Added(InstanceAdded),
+    /// `instance.external_url.changed`
+    ExternalUrlChanged(ExternalUrlChanged),
+    /// `instance.feature.set`
+    FeatureSet(FeatureSet),
+    /// `instance.feature.reset`
+    FeatureReset(FeatureReset),
+}
+
+impl DomainEvent for InstanceEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            InstanceEvent::Added(_) => "instance.added",
+            InstanceEvent::ExternalUrlChanged(_) => "instance.external_url.changed",
+            InstanceEvent::FeatureSet(_) => "instance.feature.set",
+            InstanceEvent::FeatureReset(_) => "instance.feature.reset",
+        }
+    }
+
+    fn payload(&self) -> String {
+        match self {
+            InstanceEvent::Added(payload) => to_json(payload),
+            InstanceEvent::ExternalUrlChanged(payload) => to_json(payload),
+            InstanceEvent::FeatureSet(payload) => to_json(payload),
+            InstanceEvent::FeatureReset(payload) => to_json(payload),
+        }
+    }
+
+    fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
+        Ok(match event_type {
+            "instance.added" => InstanceEvent::Added(serde_json::from_str(payload)?),
+            "instance.external_url.changed" => InstanceEvent::ExternalUrlChanged(serde_json::from_str(payload)?),
+            "instance.feature.set" => InstanceEvent::FeatureSet(serde_json::from_str(payload)?),
+            "instance.feature.reset" => InstanceEvent::FeatureReset(serde_json::from_str(payload)?),
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        })
+    }
+}
+
+/// An instance's state, as commands see it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Instance {
+    /// Whether `instance.added` happened.
+    pub exists: bool,
+    /// The issuer URL.
+    pub external_url: String,
+    /// Instance-level feature values by name.
+    pub features: BTreeMap<String, bool>,
+}
+
+impl Aggregate for Instance {
+    const TYPE: &'static str = "instance";
+    type Event = InstanceEvent;
+
+    fn apply(&mut self, event: &InstanceEvent) {
+        match event {
+            InstanceEvent::Added(added) => {
+                self.exists = true;
+                self.external_url = added.external_url.clone();
+            }
+            InstanceEvent::ExternalUrlChanged(changed) => self.external_url = changed.external_url.clone(),
+            InstanceEvent::FeatureSet(set) => {
+                self.features.insert(set.feature.clone(), set.enabled);
+            }
+            InstanceEvent::FeatureReset(reset) => {
+                self.features.remove(&reset.feature);
+            }
+        }
+    }
+}
+
+impl Instance {
+    /// Decides `AddInstance`.
+    pub fn add(&self, name: &str, external_url: &str, default: bool) -> Result<Vec<InstanceEvent>, DomainError> {
+        if self.exists {
+            return Err(DomainError::Invalid { field: "instance_id", reason: "the instance already exists".into() });
+        }
+        Ok(vec![InstanceEvent::Added(InstanceAdded {
+            name: name.to_owned(),
+            external_url: external_url.to_owned(),
+            default,
+        })])
+    }
+
+    /// Decides `ChangeExternalUrl`; nothing to record when it is unchanged.
+    pub fn change_external_url(&self, external_url: &str) -> Result<Vec<InstanceEvent>, DomainError> {
+        self.require_exists()?;
+        if self.external_url == external_url {
+            return Ok(vec![]);
+        }
+        Ok(vec![InstanceEvent::ExternalUrlChanged(ExternalUrlChanged { external_url: external_url.to_owned() })])
+    }
+
+    /// Decides `SetInstanceFeature`; nothing to record when the value is already set.
+    pub fn set_feature(&self, feature: Feature, enabled: bool) -> Result<Vec<InstanceEvent>, DomainError> {
+        self.require_exists()?;
+        if self.features.get(feature.name()) == Some(&enabled) {
+            return Ok(vec![]);
+        }
+        Ok(vec![InstanceEvent::FeatureSet(FeatureSet { feature: feature.name().to_owned(), enabled })])
+    }
+
+    /// Decides `ResetInstanceFeature`; nothing to record when no instance value is set.
+    pub fn reset_feature(&self, feature: Feature) -> Result<Vec<InstanceEvent>, DomainError> {
+        self.require_exists()?;
+        if !self.features.contains_key(feature.name()) {
+            return Ok(vec![]);
+        }
+        Ok(vec![InstanceEvent::FeatureReset(FeatureReset { feature: feature.name().to_owned() })])
+    }
+
+    fn require_exists(&self) -> Result<(), DomainError> {
+        if self.exists { Ok(()) } else { Err(DomainError::NotFound("instance".into())) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(events: &[InstanceEvent]) -> Instance {
+        let mut instance = Instance::default();
+        events.iter().for_each(|event| instance.apply(event));
+        instance
+    }
+
+    fn added() -> InstanceEvent {
+        InstanceEvent::Added(InstanceAdded { name: "default".into(), external_url: "http://localhost:8080".into(), default: true })
+    }
+
+    #[test]
+    fn setting_a_feature_records_it_once() {
+        let instance = given(&[added()]);
+        let events = instance.set_feature(Feature::BackChannelLogout, true).unwrap();
+        assert_eq!(
+            events,
+            [InstanceEvent::FeatureSet(FeatureSet { feature: "back_channel_logout".into(), enabled: true })]
+        );
+        let instance = given(&[added(), events[0].clone()]);
+        assert!(instance.set_feature(Feature::BackChannelLogout, true).unwrap().is_empty());
+        assert_eq!(instance.set_feature(Feature::BackChannelLogout, false).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn resetting_an_unset_feature_records_nothing() {
+        let instance = given(&[added()]);
+        assert!(instance.reset_feature(Feature::BackChannelLogout).unwrap().is_empty());
+        let set = InstanceEvent::FeatureSet(FeatureSet { feature: "back_channel_logout".into(), enabled: false });
+        let instance = given(&[added(), set]);
+        assert_eq!(instance.reset_feature(Feature::BackChannelLogout).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn commands_on_a_missing_instance_are_rejected() {
+        let missing = Instance::default();
+        assert!(matches!(missing.set_feature(Feature::BackChannelLogout, true), Err(DomainError::NotFound(_))));
+        assert!(matches!(given(&[added()]).add("x", "http://x", false), Err(DomainError::Invalid { .. })));
+    }
+
+    #[test]
+    fn events_round_trip_and_unknown_ones_are_refused() {
+        let events = [
+            added(),
+            InstanceEvent::ExternalUrlChanged(ExternalUrlChanged { external_url: "https://id.example".into() }),
+            InstanceEvent::FeatureSet(FeatureSet { feature: "future_flag".into(), enabled: true }),
+            InstanceEvent::FeatureReset(FeatureReset { feature: "back_channel_logout".into() }),
+        ];
+        for event in events {
+            assert_eq!(InstanceEvent::decode(event.event_type(), &event.payload()).unwrap(), event);
+        }
+        assert!(matches!(InstanceEvent::decode("instance.exploded", "{}"), Err(DecodeError::UnknownType(_))));
+        assert!(matches!(InstanceEvent::decode("instance.added", r#"{"name": 3}"#), Err(DecodeError::Payload(_))));
+    }
+}

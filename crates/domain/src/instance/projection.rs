@@ -1,0 +1,138 @@
+//! The `instances` and `instance_features` read models.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use eventstore::{BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StoredEvent};
+
+use super::{Instance, InstanceEvent};
+use crate::aggregate::{Aggregate, decode};
+use crate::error::DomainError;
+
+/// Folds instance events into `instances` and `instance_features`.
+pub struct InstanceProjection;
+
+#[async_trait]
+impl Projection for InstanceProjection {
+    fn name(&self) -> &'static str {
+        "instances"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[Instance::TYPE]
+    }
+
+    fn schema(&self) -> &'static [&'static str] {
+        &[
+            "CREATE TABLE IF NOT EXISTS instances (
+                instance_id  TEXT PRIMARY KEY,
+                name         TEXT NOT NULL,
+                external_url TEXT NOT NULL,
+                is_default   BOOLEAN NOT NULL,
+                created_at   TEXT NOT NULL
+            )",
+            "CREATE TABLE IF NOT EXISTS instance_features (
+                instance_id TEXT NOT NULL,
+                feature     TEXT NOT NULL,
+                enabled     BOOLEAN NOT NULL,
+                PRIMARY KEY (instance_id, feature)
+            )",
+        ]
+    }
+
+    async fn apply(&self, tx: &mut dyn ReadModelTx, event: &StoredEvent) -> Result<(), BoxError> {
+        let instance_id = SqlValue::from(event.aggregate.aggregate_id.as_str());
+        match decode::<InstanceEvent>(event)? {
+            InstanceEvent::Added(added) => {
+                tx.execute(
+                    "INSERT INTO instances (instance_id, name, external_url, is_default, created_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (instance_id) DO UPDATE SET name = excluded.name,
+                        external_url = excluded.external_url, is_default = excluded.is_default",
+                    &[
+                        instance_id,
+                        added.name.into(),
+                        added.external_url.into(),
+                        added.default.into(),
+                        event.created_at.to_rfc3339().into(),
+                    ],
+                )
+                .await?;
+            }
+            InstanceEvent::ExternalUrlChanged(changed) => {
+                tx.execute(
+                    "UPDATE instances SET external_url = $2 WHERE instance_id = $1",
+                    &[instance_id, changed.external_url.into()],
+                )
+                .await?;
+            }
+            InstanceEvent::FeatureSet(set) => {
+                tx.execute(
+                    "INSERT INTO instance_features (instance_id, feature, enabled) VALUES ($1, $2, $3)
+                     ON CONFLICT (instance_id, feature) DO UPDATE SET enabled = excluded.enabled",
+                    &[instance_id, set.feature.into(), set.enabled.into()],
+                )
+                .await?;
+            }
+            InstanceEvent::FeatureReset(reset) => {
+                tx.execute(
+                    "DELETE FROM instance_features WHERE instance_id = $1 AND feature = $2",
+                    &[instance_id, reset.feature.into()],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An instance as read models show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceView {
+    /// The instance's id.
+    pub instance_id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its issuer URL.
+    pub external_url: String,
+    /// Whether it was created on first start.
+    pub is_default: bool,
+}
+
+impl InstanceView {
+    fn from_row(row: &SqlRow) -> Result<Self, DomainError> {
+        Ok(InstanceView {
+            instance_id: row.text(0)?.to_owned(),
+            name: row.text(1)?.to_owned(),
+            external_url: row.text(2)?.to_owned(),
+            is_default: row.bool(3)?,
+        })
+    }
+
+    /// The instance with this id.
+    pub async fn by_id(store: &dyn EventStore, instance_id: &str) -> Result<Option<Self>, DomainError> {
+        let rows = store
+            .query(
+                "SELECT instance_id, name, external_url, is_default FROM instances WHERE instance_id = $1",
+                &[instance_id.into()],
+            )
+            .await?;
+        rows.first().map(Self::from_row).transpose()
+    }
+
+    /// The instance created on first start.
+    pub async fn default_instance(store: &dyn EventStore) -> Result<Option<Self>, DomainError> {
+        let rows = store
+            .query("SELECT instance_id, name, external_url, is_default FROM instances WHERE is_default = $1", &[true.into()])
+            .await?;
+        rows.first().map(Self::from_row).transpose()
+    }
+
+    /// The instance-level feature values of an instance, by name.
+    pub async fn feature_values(store: &dyn EventStore, instance_id: &str) -> Result<BTreeMap<String, bool>, DomainError> {
+        let rows = store
+            .query("SELECT feature, enabled FROM instance_features WHERE instance_id = $1", &[instance_id.into()])
+            .await?;
+        rows.iter().map(|row| Ok((row.text(0)?.to_owned(), row.bool(1)?))).collect()
+    }
+}

@@ -1,0 +1,248 @@
+//! `Domain`: the commands and queries the server calls, over one event store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventstore::{AggregateAppend, EventStore, Projection, ProjectionRunner, RunnerOptions, StoredEvent};
+
+use crate::admin_token::{self, AdminPrincipal, AdminToken, AdminTokenProjection};
+use crate::aggregate::{Aggregate, Loaded, Stamp, create};
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::features::{Feature, FeatureState, SystemFeatures};
+use crate::instance::{Instance, InstanceProjection, InstanceView};
+use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
+
+/// How often a command is retried after losing a race to another writer.
+const CONFLICT_RETRIES: usize = 5;
+
+/// What first-start setup needs from configuration.
+#[derive(Debug, Clone)]
+pub struct SetupRequest {
+    /// The default instance's issuer URL.
+    pub external_url: String,
+    /// The initial admin token, if configured; otherwise one is generated.
+    pub initial_admin_token: Option<String>,
+}
+
+/// What setup did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupOutcome {
+    /// The default instance.
+    pub instance: InstanceView,
+    /// A token generated on this start, to be shown once; `None` when setup had already
+    /// happened or the token came from configuration.
+    pub generated_admin_token: Option<String>,
+}
+
+/// Settings of the domain layer.
+#[derive(Debug, Clone)]
+pub struct DomainOptions {
+    /// System-level feature values.
+    pub system_features: SystemFeatures,
+    /// How projections run.
+    pub runner: RunnerOptions,
+    /// How long a command waits for read models to show its own write.
+    pub read_your_writes_timeout: Duration,
+}
+
+impl Default for DomainOptions {
+    fn default() -> Self {
+        DomainOptions {
+            system_features: SystemFeatures::default(),
+            runner: RunnerOptions::default(),
+            read_your_writes_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Commands and queries over one event store.
+pub struct Domain {
+    store: Arc<dyn EventStore>,
+    runner: Arc<ProjectionRunner>,
+    clock: Arc<dyn Clock>,
+    options: DomainOptions,
+}
+
+impl Domain {
+    /// The domain over `store`; call [`Domain::install`] before use.
+    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, options: DomainOptions) -> Self {
+        let runner = Arc::new(ProjectionRunner::new(store.clone(), Self::projections(), options.runner));
+        Domain { store, runner, clock, options }
+    }
+
+    /// Every projection the domain's read models need.
+    pub fn projections() -> Vec<Arc<dyn Projection>> {
+        vec![Arc::new(InstanceProjection), Arc::new(AdminTokenProjection)]
+    }
+
+    /// Installs the projections (their tables and starting points).
+    pub async fn install(&self) -> Result<(), DomainError> {
+        Ok(self.runner.install().await?)
+    }
+
+    /// The projection runner, for the server to drive in the background.
+    pub fn runner(&self) -> Arc<ProjectionRunner> {
+        self.runner.clone()
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    fn stamp(&self, creator: &str) -> Stamp {
+        Stamp { creator: creator.to_owned(), at: self.clock.now() }
+    }
+
+    /// Appends, then waits until the read models of every touched instance show the write.
+    async fn commit(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, DomainError> {
+        let stored = self.store.append(appends).await?;
+        for append in appends {
+            if let Some(last) = stored.iter().rev().find(|event| event.aggregate == append.aggregate) {
+                self.runner
+                    .wait_for(&append.aggregate.instance_id, last.position, self.options.read_your_writes_timeout)
+                    .await?;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Loads an aggregate, decides, appends; retries from a fresh load when another writer won.
+    async fn execute<A, F>(&self, instance_id: &str, aggregate_id: &str, creator: &str, decide: F) -> Result<(), DomainError>
+    where
+        A: Aggregate,
+        F: Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+    {
+        let mut attempt = 0;
+        loop {
+            let loaded = Loaded::<A>::load(self.store.as_ref(), instance_id, aggregate_id).await?;
+            let events = decide(&loaded.state)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            match self.commit(&[loaded.append(&events, &self.stamp(creator))]).await {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Creates the default instance and the initial admin token on first start; on later
+    /// starts brings the default instance's URL in line with configuration. Safe to run from
+    /// several processes at once: exactly one of them performs first-start setup.
+    pub async fn setup(&self, request: &SetupRequest) -> Result<SetupOutcome, DomainError> {
+        if let Some(token) = &request.initial_admin_token {
+            admin_token::check_token(token)?;
+        }
+        loop {
+            let system = Loaded::<System>::load(self.store.as_ref(), SYSTEM_INSTANCE_ID, SYSTEM_AGGREGATE_ID).await?;
+            if let Some(instance_id) = &system.state.default_instance_id {
+                self.execute::<Instance, _>(instance_id, instance_id, "system", |instance| {
+                    instance.change_external_url(&request.external_url)
+                })
+                .await?;
+                // Setup may have been done by another process a moment ago: wait until this
+                // process's read models show it.
+                let created = Loaded::<Instance>::load(self.store.as_ref(), instance_id, instance_id).await?;
+                self.runner.wait_for(instance_id, created.position, self.options.read_your_writes_timeout).await?;
+                let instance = self.instance(instance_id).await?;
+                return Ok(SetupOutcome { instance, generated_admin_token: None });
+            }
+            let instance_id = uuid::Uuid::now_v7().to_string();
+            let generated = request.initial_admin_token.is_none().then(admin_token::generate_token);
+            let token = request.initial_admin_token.as_deref().or(generated.as_deref()).unwrap_or_default();
+            let stamp = self.stamp("system");
+            let appends = [
+                system.append(
+                    &[SystemEvent::SetupCompleted(SetupCompleted { default_instance_id: instance_id.clone() })],
+                    &stamp,
+                ),
+                create::<Instance>(
+                    &instance_id,
+                    &instance_id,
+                    &Instance::default().add("default", &request.external_url, true)?,
+                    &stamp,
+                ),
+                create::<AdminToken>(
+                    &instance_id,
+                    &uuid::Uuid::now_v7().to_string(),
+                    &AdminToken::default().add(token, "initial admin token")?,
+                    &stamp,
+                ),
+            ];
+            match self.commit(&appends).await {
+                // Another process completed setup first; use what it created.
+                Err(DomainError::Conflict(_)) => continue,
+                Err(other) => return Err(other),
+                Ok(_) => {
+                    let instance = self.instance(&instance_id).await?;
+                    return Ok(SetupOutcome { instance, generated_admin_token: generated });
+                }
+            }
+        }
+    }
+
+    /// The instance with this id.
+    pub async fn instance(&self, instance_id: &str) -> Result<InstanceView, DomainError> {
+        InstanceView::by_id(self.store.as_ref(), instance_id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("instance {instance_id}")))
+    }
+
+    /// The instance created on first start.
+    pub async fn default_instance(&self) -> Result<InstanceView, DomainError> {
+        InstanceView::default_instance(self.store.as_ref())
+            .await?
+            .ok_or_else(|| DomainError::NotFound("default instance (setup has not run)".into()))
+    }
+
+    /// Every feature's values for an instance.
+    pub async fn features(&self, instance_id: &str) -> Result<Vec<FeatureState>, DomainError> {
+        let values = InstanceView::feature_values(self.store.as_ref(), instance_id).await?;
+        Ok(Feature::ALL
+            .iter()
+            .map(|feature| FeatureState::resolve(*feature, &self.options.system_features, &values))
+            .collect())
+    }
+
+    /// One feature's values for an instance.
+    pub async fn feature(&self, instance_id: &str, feature: Feature) -> Result<FeatureState, DomainError> {
+        let values = InstanceView::feature_values(self.store.as_ref(), instance_id).await?;
+        Ok(FeatureState::resolve(feature, &self.options.system_features, &values))
+    }
+
+    /// Sets a feature's instance value.
+    pub async fn set_feature(
+        &self,
+        actor: &AdminPrincipal,
+        feature: Feature,
+        enabled: bool,
+    ) -> Result<FeatureState, DomainError> {
+        let instance_id = &actor.instance_id;
+        self.execute::<Instance, _>(instance_id, instance_id, &actor.token_id, |instance| {
+            instance.set_feature(feature, enabled)
+        })
+        .await?;
+        self.feature(instance_id, feature).await
+    }
+
+    /// Removes a feature's instance value, so the system value applies.
+    pub async fn reset_feature(&self, actor: &AdminPrincipal, feature: Feature) -> Result<FeatureState, DomainError> {
+        let instance_id = &actor.instance_id;
+        self.execute::<Instance, _>(instance_id, instance_id, &actor.token_id, |instance| instance.reset_feature(feature))
+            .await?;
+        self.feature(instance_id, feature).await
+    }
+
+    /// The principal a presented admin token belongs to.
+    pub async fn authenticate_admin(&self, token: &str) -> Result<Option<AdminPrincipal>, DomainError> {
+        AdminPrincipal::authenticate(self.store.as_ref(), token).await
+    }
+
+    /// Checks the store and that setup has completed.
+    pub async fn check_ready(&self) -> Result<(), DomainError> {
+        self.store.check_ready().await?;
+        self.default_instance().await.map(drop)
+    }
+}

@@ -41,6 +41,7 @@ type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 const POSTGRES_URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
 
 /// Full-scale counts; `BENCH_SCALE` multiplies them.
+const ROUND_TRIPS: usize = 20_000;
 const SQLITE_APPENDS: usize = 20_000;
 const POSTGRES_APPENDS: usize = 20_000;
 const POSTGRES_WRITERS: usize = 8;
@@ -208,6 +209,35 @@ async fn main() -> BenchResult<()> {
         drop(store);
     }
 
+    // Reference: the cost of one statement round trip through the driver, which the figures
+    // above are mostly made of.
+    if wanted("round-trip") {
+        let count = scaled(ROUND_TRIPS, 1);
+        eprintln!("Round trips: {count} × SELECT 1…");
+        let run = sqlite_round_trips(count).await?;
+        rows.push(Row::rate(
+            format!(
+                "reference: sqlx SQLite statement round trip, SELECT 1 ({} statements)",
+                fmt_int(count)
+            ),
+            &run,
+            "statements/s",
+            None,
+        ));
+        if let Some(url) = &postgres_url {
+            let run = postgres_round_trips(url, count).await?;
+            rows.push(Row::rate(
+                format!(
+                    "reference: sqlx PostgreSQL statement round trip, SELECT 1 ({} statements)",
+                    fmt_int(count)
+                ),
+                &run,
+                "statements/s",
+                None,
+            ));
+        }
+    }
+
     println!();
     println!("| figure | value | aim |");
     println!("|---|---:|---|");
@@ -215,6 +245,15 @@ async fn main() -> BenchResult<()> {
         println!("| {} | {} | {} |", row.figure, row.value, row.aim);
     }
     println!();
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "Load average when done: {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     for note in postgres_notes {
         println!("{note}");
     }
@@ -370,6 +409,48 @@ async fn sqlite_appends(durability: Durability, count: usize) -> BenchResult<Run
         elapsed: started.elapsed(),
         latencies,
     })
+}
+
+/// Times `SELECT 1` round trips on one open connection (a macro: sqlx's executor bounds do not
+/// abstract over back ends gracefully).
+macro_rules! time_round_trips {
+    ($conn:expr, $count:expr) => {{
+        let (conn, count) = ($conn, $count);
+        for _ in 0..WARM_UP_APPENDS {
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        }
+        let mut latencies = Vec::with_capacity(count);
+        let started = Instant::now();
+        for _ in 0..count {
+            let sent = Instant::now();
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            latencies.push(sent.elapsed());
+        }
+        Ok(Run {
+            operations: count,
+            elapsed: started.elapsed(),
+            latencies,
+        })
+    }};
+}
+
+/// Times `SELECT 1` on one sqlx SQLite connection: the fixed cost of every statement (sqlx runs
+/// each on a worker thread and hands the result back).
+async fn sqlite_round_trips(count: usize) -> BenchResult<Run> {
+    use sqlx::ConnectOptions;
+    let dir = tempfile::tempdir()?;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("round_trip.db"))
+        .create_if_missing(true)
+        .connect()
+        .await?;
+    time_round_trips!(&mut conn, count)
+}
+
+async fn postgres_round_trips(url: &str, count: usize) -> BenchResult<Run> {
+    use sqlx::ConnectOptions;
+    let mut conn = PgConnectOptions::from_str(url)?.connect().await?;
+    time_round_trips!(&mut conn, count)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,233 @@
+//! Configuration: defaults, then an optional TOML file, then `PORTCULLIS_*` environment
+//! variables (`PORTCULLIS_SECTION__KEY`, e.g. `PORTCULLIS_SERVER__LISTEN`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use domain::SystemFeatures;
+use eventstore::Durability;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The environment variable prefix; sections and keys are separated by `__`.
+pub const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// Everything the server can be configured with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where and as what the server listens.
+    pub server: ServerConfig,
+    /// Which store to use.
+    pub database: DatabaseConfig,
+    /// System-level feature values.
+    pub features: SystemFeatures,
+    /// The first admin credential.
+    pub admin: AdminConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Read-model maintenance.
+    pub projections: ProjectionConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The socket address to listen on.
+    pub listen: SocketAddr,
+    /// The URL applications reach the default instance on: its issuer.
+    pub external_url: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), external_url: "http://localhost:8080".into() }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// A `postgres://` URL selects PostgreSQL; unset means the embedded SQLite store.
+    pub url: Option<String>,
+    /// Where the SQLite file (and later other local state) lives.
+    pub data_dir: PathBuf,
+    /// `full` (fsync every commit) or `normal` (survives process crashes, not power loss).
+    pub sqlite_durability: Durability,
+    /// PostgreSQL connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            data_dir: PathBuf::from("./data"),
+            sqlite_durability: Durability::Full,
+            max_connections: 16,
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The initial admin token (at least 24 characters); generated and logged once if unset.
+    pub initial_token: Option<String>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `portcullis=debug,sqlx=warn`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[projections]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectionConfig {
+    /// How often read models look for events when no wake-up arrives, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Events applied per transaction.
+    pub batch_size: u32,
+}
+
+impl Default for ProjectionConfig {
+    fn default() -> Self {
+        ProjectionConfig { poll_interval_ms: 1_000, batch_size: 1_000 }
+    }
+}
+
+/// A configuration problem, naming the setting and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// A value could not be read (wrong type, unknown key, bad syntax).
+    #[error("invalid configuration: {0}")]
+    Parse(Box<figment::Error>),
+    /// A value was read but is not acceptable.
+    #[error("invalid configuration: {key} (environment variable {env}): {reason}")]
+    Invalid {
+        /// The setting, as `section.key`.
+        key: &'static str,
+        /// The matching environment variable.
+        env: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+fn invalid(key: &'static str, reason: String) -> ConfigError {
+    let env = format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase());
+    ConfigError::Invalid { key, env, reason }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment; then checks the values.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // `PORTCULLIS_CONFIG` names the file (read by the CLI), not a setting.
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        let mut config: Config = figment.extract().map_err(|error| ConfigError::Parse(Box::new(error)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        self.server.external_url = normalize_external_url(&self.server.external_url)
+            .map_err(|reason| invalid("server.external_url", reason))?;
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must be a postgres:// or postgresql:// URL; leave it unset for the embedded SQLite store".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1".into()));
+        }
+        if let Some(token) = &self.admin.initial_token {
+            domain::admin_token::check_token(token).map_err(|error| invalid("admin.initial_token", error.to_string()))?;
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|error| invalid("log.level", format!("{error} (try `info` or `debug`)")))?;
+        if self.projections.poll_interval_ms == 0 || self.projections.batch_size == 0 {
+            return Err(invalid("projections.poll_interval_ms", "poll interval and batch size must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks an issuer URL: http(s), a host, no query or fragment; drops a trailing slash.
+fn normalize_external_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|error| format!("{raw:?} is not a URL ({error})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{raw:?} must be an http or https URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!("{raw:?} must not have a query, fragment or user name (an issuer URL cannot)"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_urls_are_checked_and_normalized() {
+        let cases = [
+            ("http://localhost:8080", Ok("http://localhost:8080")),
+            ("https://id.example.com/", Ok("https://id.example.com")),
+            ("https://example.com/tenant/a/", Ok("https://example.com/tenant/a")),
+            ("ftp://example.com", Err(())),
+            ("https://example.com/?x=1", Err(())),
+            ("https://example.com/#frag", Err(())),
+            ("localhost:8080", Err(())),
+            ("not a url", Err(())),
+        ];
+        for (raw, expected) in cases {
+            let got = normalize_external_url(raw);
+            assert_eq!(got.as_deref().map_err(drop), expected.map_err(drop), "{raw}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key_and_its_variable() {
+        let error = invalid("server.external_url", "bad".into()).to_string();
+        assert!(error.contains("server.external_url") && error.contains("PORTCULLIS_SERVER__EXTERNAL_URL"), "{error}");
+    }
+}

@@ -1,0 +1,151 @@
+//! Starting and stopping a server: bind, open the store, set up, serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use domain::{Clock, Domain, DomainOptions, SetupRequest};
+use eventstore::{EventStore, PostgresEventStore, RunnerOptions, SqliteEventStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, DatabaseConfig};
+use crate::http::{AppState, app};
+
+/// The wall clock; the one place the domain's time comes from in production.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+/// The SQLite file inside the data directory.
+pub const SQLITE_FILE: &str = "portcullis.db";
+
+/// Opens the configured store, creating the data directory for SQLite.
+pub async fn open_store(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match &config.url {
+        Some(url) => Arc::new(PostgresEventStore::connect(url, config.max_connections).await?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create the data directory {} (set database.data_dir)", config.data_dir.display())
+            })?;
+            Arc::new(SqliteEventStore::open(&config.data_dir.join(SQLITE_FILE), config.sqlite_durability).await?)
+        }
+    })
+}
+
+/// A server that is listening.
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The default instance's issuer.
+    pub external_url: String,
+    /// The admin token generated on this (first) start, if any.
+    pub generated_admin_token: Option<String>,
+    shutdown: watch::Sender<bool>,
+    serve: JoinHandle<std::io::Result<()>>,
+    projections: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Binds, opens the store, installs read models, runs first-start setup, then serves.
+    pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+        let started = Instant::now();
+        let listen = config.server.listen;
+        let listener = TcpListener::bind(listen).await.map_err(|error| {
+            anyhow::anyhow!(
+                "cannot listen on {listen}: {error}; stop whatever uses it or choose another address with \
+                 server.listen (PORTCULLIS_SERVER__LISTEN)"
+            )
+        })?;
+        let local_addr = listener.local_addr()?;
+
+        let store = open_store(&config.database).await?;
+        let backend = store.backend();
+        let options = DomainOptions {
+            system_features: config.features,
+            runner: RunnerOptions {
+                batch_size: config.projections.batch_size,
+                poll_interval: Duration::from_millis(config.projections.poll_interval_ms),
+            },
+            ..DomainOptions::default()
+        };
+        let domain = Arc::new(Domain::new(store, Arc::new(SystemClock), options));
+        domain.install().await.context("cannot install read models")?;
+
+        let (shutdown, stopped) = watch::channel(false);
+        let projections = tokio::spawn(domain.runner().run(stopped.clone()));
+        let setup = domain
+            .setup(&SetupRequest {
+                external_url: config.server.external_url.clone(),
+                initial_admin_token: config.admin.initial_token.clone(),
+            })
+            .await
+            .context("first-start setup failed")?;
+        if let Some(token) = &setup.generated_admin_token {
+            tracing::warn!(
+                admin_token = %token,
+                "generated the initial admin token; it is shown only this once, so store it now \
+                 (or set admin.initial_token before the first start)"
+            );
+        }
+
+        let router = app(AppState { domain });
+        let mut stop = stopped;
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        tracing::info!(
+            address = %local_addr,
+            issuer = %setup.instance.external_url,
+            store = backend,
+            startup_ms = started.elapsed().as_millis() as u64,
+            "listening"
+        );
+        Ok(RunningServer {
+            local_addr,
+            external_url: setup.instance.external_url,
+            generated_admin_token: setup.generated_admin_token,
+            shutdown,
+            serve,
+            projections,
+        })
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        let terminate = async {
+            #[cfg(unix)]
+            {
+                let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                signal.recv().await;
+            }
+            #[cfg(not(unix))]
+            std::future::pending::<()>().await;
+            Ok::<(), std::io::Error>(())
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            result = terminate => result?,
+        }
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+
+    /// Stops accepting requests, finishes those in flight, stops the projections.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.serve.await??;
+        self.projections.await?;
+        Ok(())
+    }
+}

@@ -294,9 +294,9 @@ impl Row {
             latencies.sort_unstable();
             let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
             value.push_str(&format!(
-                ", p50 {} ms, p99 {} ms",
-                fmt_ms(at(0.5)),
-                fmt_ms(at(0.99))
+                ", p50 {}, p99 {}",
+                fmt_latency(at(0.5)),
+                fmt_latency(at(0.99))
             ));
         }
         value.push(')');
@@ -321,8 +321,12 @@ fn fmt_int(value: usize) -> String {
     out
 }
 
-fn fmt_ms(duration: Duration) -> String {
-    format!("{:.2}", duration.as_secs_f64() * 1_000.0)
+fn fmt_latency(duration: Duration) -> String {
+    if duration < Duration::from_millis(1) {
+        format!("{} µs", duration.as_micros())
+    } else {
+        format!("{:.2} ms", duration.as_secs_f64() * 1_000.0)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

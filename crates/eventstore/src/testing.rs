@@ -55,6 +55,27 @@ pub struct Harness {
     pub scratch: Scratch,
 }
 
+impl Harness {
+    /// The PostgreSQL URL of this harness' schema, for a server to connect to.
+    pub fn postgres_url(&self) -> Option<String> {
+        match &self.scratch {
+            Scratch::Postgres { url, schema } => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                Some(format!("{url}{separator}options[search_path]={schema}"))
+            }
+            Scratch::Sqlite(_) => None,
+        }
+    }
+
+    /// The temporary directory of a SQLite harness, for a server's data directory.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        match &self.scratch {
+            Scratch::Sqlite(dir) => Some(dir.path()),
+            Scratch::Postgres { .. } => None,
+        }
+    }
+}
+
 /// How to open another store on a harness' database.
 pub enum Reopen {
     /// The SQLite file.

@@ -66,7 +66,11 @@ pub struct Loaded<A> {
 
 impl<A: Aggregate> Loaded<A> {
     /// Loads an aggregate by folding its events.
-    pub async fn load(store: &dyn EventStore, instance_id: &str, aggregate_id: &str) -> Result<Self, DomainError> {
+    pub async fn load(
+        store: &dyn EventStore,
+        instance_id: &str,
+        aggregate_id: &str,
+    ) -> Result<Self, DomainError> {
         let aggregate = AggregateRef::new(instance_id, A::TYPE, aggregate_id);
         let mut state = A::default();
         let (mut sequence, mut position) = (0, Position::START);
@@ -74,12 +78,21 @@ impl<A: Aggregate> Loaded<A> {
             state.apply(&decode::<A::Event>(&stored)?);
             (sequence, position) = (stored.sequence, stored.position);
         }
-        Ok(Loaded { aggregate, state, sequence, position })
+        Ok(Loaded {
+            aggregate,
+            state,
+            sequence,
+            position,
+        })
     }
 
     /// The append that records `events` after the loaded sequence.
     pub fn append(&self, events: &[A::Event], stamp: &Stamp) -> AggregateAppend {
-        AggregateAppend { aggregate: self.aggregate.clone(), expected_sequence: self.sequence, events: stamp.events(events) }
+        AggregateAppend {
+            aggregate: self.aggregate.clone(),
+            expected_sequence: self.sequence,
+            events: stamp.events(events),
+        }
     }
 }
 
@@ -109,7 +122,12 @@ impl Stamp {
 }
 
 /// The append that creates a new aggregate with `events`.
-pub fn create<A: Aggregate>(instance_id: &str, aggregate_id: &str, events: &[A::Event], stamp: &Stamp) -> AggregateAppend {
+pub fn create<A: Aggregate>(
+    instance_id: &str,
+    aggregate_id: &str,
+    events: &[A::Event],
+    stamp: &Stamp,
+) -> AggregateAppend {
     AggregateAppend {
         aggregate: AggregateRef::new(instance_id, A::TYPE, aggregate_id),
         expected_sequence: 0,

@@ -26,7 +26,10 @@ impl Feature {
 
     /// The feature with this name, if there is one.
     pub fn from_name(name: &str) -> Option<Feature> {
-        Feature::ALL.iter().copied().find(|feature| feature.name() == name)
+        Feature::ALL
+            .iter()
+            .copied()
+            .find(|feature| feature.name() == name)
     }
 }
 
@@ -63,7 +66,11 @@ pub struct FeatureState {
 
 impl FeatureState {
     /// Resolves a feature from its two levels.
-    pub fn resolve(feature: Feature, system: &SystemFeatures, instance: &BTreeMap<String, bool>) -> Self {
+    pub fn resolve(
+        feature: Feature,
+        system: &SystemFeatures,
+        instance: &BTreeMap<String, bool>,
+    ) -> Self {
         let system_value = system.get(feature);
         let instance_value = instance.get(feature.name()).copied();
         FeatureState {
@@ -81,7 +88,9 @@ mod tests {
 
     #[test]
     fn instance_value_wins_where_set() {
-        let system_on = SystemFeatures { back_channel_logout: true };
+        let system_on = SystemFeatures {
+            back_channel_logout: true,
+        };
         let cases = [
             (SystemFeatures::default(), None, false),
             (SystemFeatures::default(), Some(true), true),
@@ -89,10 +98,15 @@ mod tests {
             (system_on, Some(false), false),
         ];
         for (system, instance, effective) in cases {
-            let overrides: BTreeMap<String, bool> =
-                instance.map(|value| ("back_channel_logout".to_string(), value)).into_iter().collect();
+            let overrides: BTreeMap<String, bool> = instance
+                .map(|value| ("back_channel_logout".to_string(), value))
+                .into_iter()
+                .collect();
             let state = FeatureState::resolve(Feature::BackChannelLogout, &system, &overrides);
-            assert_eq!(state.effective, effective, "system {system:?}, instance {instance:?}");
+            assert_eq!(
+                state.effective, effective,
+                "system {system:?}, instance {instance:?}"
+            );
             assert_eq!(state.instance, instance);
         }
     }

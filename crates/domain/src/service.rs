@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventstore::{AggregateAppend, EventStore, Projection, ProjectionRunner, RunnerOptions, StoredEvent};
+use eventstore::{
+    AggregateAppend, EventStore, Projection, ProjectionRunner, RunnerOptions, StoredEvent,
+};
 
 use crate::admin_token::{self, AdminPrincipal, AdminToken, AdminTokenProjection};
 use crate::aggregate::{Aggregate, Loaded, Stamp, create};
@@ -67,8 +69,17 @@ pub struct Domain {
 impl Domain {
     /// The domain over `store`; call [`Domain::install`] before use.
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, options: DomainOptions) -> Self {
-        let runner = Arc::new(ProjectionRunner::new(store.clone(), Self::projections(), options.runner));
-        Domain { store, runner, clock, options }
+        let runner = Arc::new(ProjectionRunner::new(
+            store.clone(),
+            Self::projections(),
+            options.runner,
+        ));
+        Domain {
+            store,
+            runner,
+            clock,
+            options,
+        }
     }
 
     /// Every projection the domain's read models need.
@@ -92,16 +103,27 @@ impl Domain {
     }
 
     fn stamp(&self, creator: &str) -> Stamp {
-        Stamp { creator: creator.to_owned(), at: self.clock.now() }
+        Stamp {
+            creator: creator.to_owned(),
+            at: self.clock.now(),
+        }
     }
 
     /// Appends, then waits until the read models of every touched instance show the write.
     async fn commit(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, DomainError> {
         let stored = self.store.append(appends).await?;
         for append in appends {
-            if let Some(last) = stored.iter().rev().find(|event| event.aggregate == append.aggregate) {
+            if let Some(last) = stored
+                .iter()
+                .rev()
+                .find(|event| event.aggregate == append.aggregate)
+            {
                 self.runner
-                    .wait_for(&append.aggregate.instance_id, last.position, self.options.read_your_writes_timeout)
+                    .wait_for(
+                        &append.aggregate.instance_id,
+                        last.position,
+                        self.options.read_your_writes_timeout,
+                    )
                     .await?;
             }
         }
@@ -109,7 +131,13 @@ impl Domain {
     }
 
     /// Loads an aggregate, decides, appends; retries from a fresh load when another writer won.
-    async fn execute<A, F>(&self, instance_id: &str, aggregate_id: &str, creator: &str, decide: F) -> Result<(), DomainError>
+    async fn execute<A, F>(
+        &self,
+        instance_id: &str,
+        aggregate_id: &str,
+        creator: &str,
+        decide: F,
+    ) -> Result<(), DomainError>
     where
         A: Aggregate,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError>,
@@ -121,7 +149,10 @@ impl Domain {
             if events.is_empty() {
                 return Ok(());
             }
-            match self.commit(&[loaded.append(&events, &self.stamp(creator))]).await {
+            match self
+                .commit(&[loaded.append(&events, &self.stamp(creator))])
+                .await
+            {
                 Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
                 other => return other.map(drop),
             }
@@ -136,7 +167,12 @@ impl Domain {
             admin_token::check_token(token)?;
         }
         loop {
-            let system = Loaded::<System>::load(self.store.as_ref(), SYSTEM_INSTANCE_ID, SYSTEM_AGGREGATE_ID).await?;
+            let system = Loaded::<System>::load(
+                self.store.as_ref(),
+                SYSTEM_INSTANCE_ID,
+                SYSTEM_AGGREGATE_ID,
+            )
+            .await?;
             if let Some(instance_id) = &system.state.default_instance_id {
                 self.execute::<Instance, _>(instance_id, instance_id, "system", |instance| {
                     instance.change_external_url(&request.external_url)
@@ -144,18 +180,37 @@ impl Domain {
                 .await?;
                 // Setup may have been done by another process a moment ago: wait until this
                 // process's read models show it.
-                let created = Loaded::<Instance>::load(self.store.as_ref(), instance_id, instance_id).await?;
-                self.runner.wait_for(instance_id, created.position, self.options.read_your_writes_timeout).await?;
+                let created =
+                    Loaded::<Instance>::load(self.store.as_ref(), instance_id, instance_id).await?;
+                self.runner
+                    .wait_for(
+                        instance_id,
+                        created.position,
+                        self.options.read_your_writes_timeout,
+                    )
+                    .await?;
                 let instance = self.instance(instance_id).await?;
-                return Ok(SetupOutcome { instance, generated_admin_token: None });
+                return Ok(SetupOutcome {
+                    instance,
+                    generated_admin_token: None,
+                });
             }
             let instance_id = uuid::Uuid::now_v7().to_string();
-            let generated = request.initial_admin_token.is_none().then(admin_token::generate_token);
-            let token = request.initial_admin_token.as_deref().or(generated.as_deref()).unwrap_or_default();
+            let generated = request
+                .initial_admin_token
+                .is_none()
+                .then(admin_token::generate_token);
+            let token = request
+                .initial_admin_token
+                .as_deref()
+                .or(generated.as_deref())
+                .unwrap_or_default();
             let stamp = self.stamp("system");
             let appends = [
                 system.append(
-                    &[SystemEvent::SetupCompleted(SetupCompleted { default_instance_id: instance_id.clone() })],
+                    &[SystemEvent::SetupCompleted(SetupCompleted {
+                        default_instance_id: instance_id.clone(),
+                    })],
                     &stamp,
                 ),
                 create::<Instance>(
@@ -177,7 +232,10 @@ impl Domain {
                 Err(other) => return Err(other),
                 Ok(_) => {
                     let instance = self.instance(&instance_id).await?;
-                    return Ok(SetupOutcome { instance, generated_admin_token: generated });
+                    return Ok(SetupOutcome {
+                        instance,
+                        generated_admin_token: generated,
+                    });
                 }
             }
         }
@@ -207,9 +265,17 @@ impl Domain {
     }
 
     /// One feature's values for an instance.
-    pub async fn feature(&self, instance_id: &str, feature: Feature) -> Result<FeatureState, DomainError> {
+    pub async fn feature(
+        &self,
+        instance_id: &str,
+        feature: Feature,
+    ) -> Result<FeatureState, DomainError> {
         let values = InstanceView::feature_values(self.store.as_ref(), instance_id).await?;
-        Ok(FeatureState::resolve(feature, &self.options.system_features, &values))
+        Ok(FeatureState::resolve(
+            feature,
+            &self.options.system_features,
+            &values,
+        ))
     }
 
     /// Sets a feature's instance value.
@@ -228,15 +294,24 @@ impl Domain {
     }
 
     /// Removes a feature's instance value, so the system value applies.
-    pub async fn reset_feature(&self, actor: &AdminPrincipal, feature: Feature) -> Result<FeatureState, DomainError> {
+    pub async fn reset_feature(
+        &self,
+        actor: &AdminPrincipal,
+        feature: Feature,
+    ) -> Result<FeatureState, DomainError> {
         let instance_id = &actor.instance_id;
-        self.execute::<Instance, _>(instance_id, instance_id, &actor.token_id, |instance| instance.reset_feature(feature))
-            .await?;
+        self.execute::<Instance, _>(instance_id, instance_id, &actor.token_id, |instance| {
+            instance.reset_feature(feature)
+        })
+        .await?;
         self.feature(instance_id, feature).await
     }
 
     /// The principal a presented admin token belongs to.
-    pub async fn authenticate_admin(&self, token: &str) -> Result<Option<AdminPrincipal>, DomainError> {
+    pub async fn authenticate_admin(
+        &self,
+        token: &str,
+    ) -> Result<Option<AdminPrincipal>, DomainError> {
         AdminPrincipal::authenticate(self.store.as_ref(), token).await
     }
 

@@ -38,7 +38,9 @@ impl DomainEvent for SystemEvent {
 
     fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
         match event_type {
-            "system.setup.completed" => Ok(SystemEvent::SetupCompleted(serde_json::from_str(payload)?)),
+            "system.setup.completed" => {
+                Ok(SystemEvent::SetupCompleted(serde_json::from_str(payload)?))
+            }
             other => Err(DecodeError::UnknownType(other.to_owned())),
         }
     }
@@ -57,7 +59,9 @@ impl Aggregate for System {
 
     fn apply(&mut self, event: &SystemEvent) {
         match event {
-            SystemEvent::SetupCompleted(done) => self.default_instance_id = Some(done.default_instance_id.clone()),
+            SystemEvent::SetupCompleted(done) => {
+                self.default_instance_id = Some(done.default_instance_id.clone())
+            }
         }
     }
 }

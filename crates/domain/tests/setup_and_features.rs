@@ -3,29 +3,36 @@
 use std::sync::Arc;
 
 use chrono::TimeZone;
-use domain::{Domain, DomainError, DomainOptions, Feature, FixedClock, SetupRequest, SystemFeatures};
+use domain::{
+    Domain, DomainError, DomainOptions, Feature, FixedClock, SetupRequest, SystemFeatures,
+};
 use eventstore::EventStore;
 use eventstore::testing::{Harness, sqlite};
 
 fn domain(store: Arc<dyn EventStore>, system_features: SystemFeatures) -> Domain {
-    let clock = Arc::new(FixedClock(chrono::Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()));
-    Domain::new(store, clock, DomainOptions { system_features, ..Default::default() })
+    let clock = Arc::new(FixedClock(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+            .unwrap(),
+    ));
+    Domain::new(
+        store,
+        clock,
+        DomainOptions {
+            system_features,
+            ..Default::default()
+        },
+    )
 }
 
 fn request(url: &str, token: Option<&str>) -> SetupRequest {
-    SetupRequest { external_url: url.into(), initial_admin_token: token.map(Into::into) }
+    SetupRequest {
+        external_url: url.into(),
+        initial_admin_token: token.map(Into::into),
+    }
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(eventstore::testing::sqlite().await).await })* }
-        mod on_postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { if let Some(h) = eventstore::testing::postgres().await { super::$name(h).await } })* }
-    };
-}
-
-both_backends!(
+eventstore::on_both_backends!(
     first_start_creates_default_instance_and_shows_a_token_once,
     configured_token_is_used_and_validated,
     concurrent_first_starts_create_one_instance,
@@ -35,19 +42,37 @@ both_backends!(
 async fn first_start_creates_default_instance_and_shows_a_token_once(h: Harness) {
     let first = domain(h.store.clone(), SystemFeatures::default());
     first.install().await.unwrap();
-    let setup = first.setup(&request("http://localhost:8080", None)).await.unwrap();
+    let setup = first
+        .setup(&request("http://localhost:8080", None))
+        .await
+        .unwrap();
     assert!(setup.instance.is_default);
     assert_eq!(setup.instance.external_url, "http://localhost:8080");
-    let token = setup.generated_admin_token.expect("a token is generated on first start");
-    let principal = first.authenticate_admin(&token).await.unwrap().expect("the token works");
+    let token = setup
+        .generated_admin_token
+        .expect("a token is generated on first start");
+    let principal = first
+        .authenticate_admin(&token)
+        .await
+        .unwrap()
+        .expect("the token works");
     assert_eq!(principal.instance_id, setup.instance.instance_id);
-    assert!(first.authenticate_admin("pcat_wrong").await.unwrap().is_none());
+    assert!(
+        first
+            .authenticate_admin("pcat_wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A restart (new store, new domain) finds the instance and shows no token; a changed
     // external URL is brought in line with configuration.
     let restarted = domain(h.reopen.open().await.unwrap(), SystemFeatures::default());
     restarted.install().await.unwrap();
-    let again = restarted.setup(&request("https://id.example.com", None)).await.unwrap();
+    let again = restarted
+        .setup(&request("https://id.example.com", None))
+        .await
+        .unwrap();
     assert_eq!(again.generated_admin_token, None);
     assert_eq!(again.instance.instance_id, setup.instance.instance_id);
     assert_eq!(again.instance.external_url, "https://id.example.com");
@@ -58,12 +83,30 @@ async fn first_start_creates_default_instance_and_shows_a_token_once(h: Harness)
 async fn configured_token_is_used_and_validated(h: Harness) {
     let domain = domain(h.store.clone(), SystemFeatures::default());
     domain.install().await.unwrap();
-    let error = domain.setup(&request("http://localhost:8080", Some("too-short"))).await.unwrap_err();
-    assert!(matches!(error, DomainError::Invalid { field: "admin.initial_token", .. }), "{error}");
-    assert!(domain.default_instance().await.is_err(), "nothing was created");
+    let error = domain
+        .setup(&request("http://localhost:8080", Some("too-short")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DomainError::Invalid {
+                field: "admin.initial_token",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        domain.default_instance().await.is_err(),
+        "nothing was created"
+    );
 
     let token = "a-configured-admin-token-0123456789";
-    let setup = domain.setup(&request("http://localhost:8080", Some(token))).await.unwrap();
+    let setup = domain
+        .setup(&request("http://localhost:8080", Some(token)))
+        .await
+        .unwrap();
     assert_eq!(setup.generated_admin_token, None);
     assert!(domain.authenticate_admin(token).await.unwrap().is_some());
 }
@@ -73,7 +116,9 @@ async fn concurrent_first_starts_create_one_instance(h: Harness) {
     for _ in 0..4 {
         let domain = domain(h.reopen.open().await.unwrap(), SystemFeatures::default());
         domain.install().await.unwrap();
-        starts.push(tokio::spawn(async move { domain.setup(&request("http://localhost:8080", None)).await }));
+        starts.push(tokio::spawn(async move {
+            domain.setup(&request("http://localhost:8080", None)).await
+        }));
     }
     let mut instances = Vec::new();
     let mut tokens = 0;
@@ -83,33 +128,72 @@ async fn concurrent_first_starts_create_one_instance(h: Harness) {
         instances.push(outcome.instance.instance_id);
     }
     instances.dedup();
-    assert_eq!(instances.len(), 1, "every process sees the same default instance");
-    assert_eq!(tokens, 1, "exactly one process created (and shows) the token");
+    assert_eq!(
+        instances.len(),
+        1,
+        "every process sees the same default instance"
+    );
+    assert_eq!(
+        tokens, 1,
+        "exactly one process created (and shows) the token"
+    );
 }
 
 async fn instance_feature_value_wins_over_system(h: Harness) {
-    let system_on = SystemFeatures { back_channel_logout: true };
+    let system_on = SystemFeatures {
+        back_channel_logout: true,
+    };
     let domain = domain(h.store.clone(), system_on);
     domain.install().await.unwrap();
-    let token = domain.setup(&request("http://localhost:8080", None)).await.unwrap().generated_admin_token.unwrap();
+    let token = domain
+        .setup(&request("http://localhost:8080", None))
+        .await
+        .unwrap()
+        .generated_admin_token
+        .unwrap();
     let admin = domain.authenticate_admin(&token).await.unwrap().unwrap();
 
-    let initial = domain.feature(&admin.instance_id, Feature::BackChannelLogout).await.unwrap();
-    assert_eq!((initial.system, initial.instance, initial.effective), (true, None, true));
-
-    let off = domain.set_feature(&admin, Feature::BackChannelLogout, false).await.unwrap();
-    assert_eq!((off.instance, off.effective), (Some(false), false));
-    // Setting the same value again records nothing new.
-    domain.set_feature(&admin, Feature::BackChannelLogout, false).await.unwrap();
-    let instance_events = h
-        .store
-        .aggregate_events(&eventstore::AggregateRef::new(&admin.instance_id, "instance", &admin.instance_id))
+    let initial = domain
+        .feature(&admin.instance_id, Feature::BackChannelLogout)
         .await
         .unwrap();
-    assert_eq!(instance_events.iter().filter(|e| e.event_type == "instance.feature.set").count(), 1);
+    assert_eq!(
+        (initial.system, initial.instance, initial.effective),
+        (true, None, true)
+    );
+
+    let off = domain
+        .set_feature(&admin, Feature::BackChannelLogout, false)
+        .await
+        .unwrap();
+    assert_eq!((off.instance, off.effective), (Some(false), false));
+    // Setting the same value again records nothing new.
+    domain
+        .set_feature(&admin, Feature::BackChannelLogout, false)
+        .await
+        .unwrap();
+    let instance_events = h
+        .store
+        .aggregate_events(&eventstore::AggregateRef::new(
+            &admin.instance_id,
+            "instance",
+            &admin.instance_id,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        instance_events
+            .iter()
+            .filter(|e| e.event_type == "instance.feature.set")
+            .count(),
+        1
+    );
     assert_eq!(instance_events.last().unwrap().creator, admin.token_id);
 
-    let reset = domain.reset_feature(&admin, Feature::BackChannelLogout).await.unwrap();
+    let reset = domain
+        .reset_feature(&admin, Feature::BackChannelLogout)
+        .await
+        .unwrap();
     assert_eq!((reset.instance, reset.effective), (None, true));
 }
 
@@ -118,7 +202,10 @@ async fn unreadable_instance_event_is_named() {
     let h = sqlite().await;
     let domain = domain(h.store.clone(), SystemFeatures::default());
     domain.install().await.unwrap();
-    let setup = domain.setup(&request("http://localhost:8080", None)).await.unwrap();
+    let setup = domain
+        .setup(&request("http://localhost:8080", None))
+        .await
+        .unwrap();
     let instance_id = setup.instance.instance_id;
     let foreign = eventstore::AggregateAppend {
         aggregate: eventstore::AggregateRef::new(&instance_id, "instance", &instance_id),
@@ -132,14 +219,27 @@ async fn unreadable_instance_event_is_named() {
         }],
     };
     h.store.append(&[foreign]).await.unwrap();
-    let admin = domain::AdminPrincipal { instance_id: instance_id.clone(), token_id: "t".into() };
-    let error = domain.set_feature(&admin, Feature::BackChannelLogout, true).await.unwrap_err();
+    let admin = domain::AdminPrincipal {
+        instance_id: instance_id.clone(),
+        token_id: "t".into(),
+    };
+    let error = domain
+        .set_feature(&admin, Feature::BackChannelLogout, true)
+        .await
+        .unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("instance.teleported") && message.contains("unknown event type"), "{message}");
+    assert!(
+        message.contains("instance.teleported") && message.contains("unknown event type"),
+        "{message}"
+    );
     // Nothing was appended after the unreadable event.
     let events = h
         .store
-        .aggregate_events(&eventstore::AggregateRef::new(&instance_id, "instance", &instance_id))
+        .aggregate_events(&eventstore::AggregateRef::new(
+            &instance_id,
+            "instance",
+            &instance_id,
+        ))
         .await
         .unwrap();
     assert_eq!(events.len(), 2);

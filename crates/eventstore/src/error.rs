@@ -67,8 +67,8 @@ pub enum StoreError {
     Projection {
         /// The projection's name.
         projection: String,
-        /// The event's aggregate.
-        aggregate: AggregateRef,
+        /// The event's aggregate (boxed to keep every `Result` of this crate small).
+        aggregate: Box<AggregateRef>,
         /// The event's sequence.
         sequence: i64,
         /// The event's type.
@@ -93,7 +93,9 @@ impl StoreError {
     /// Maps a sqlx migration error, singling out a schema newer than this binary.
     pub(crate) fn from_migrate(error: sqlx::migrate::MigrateError) -> Self {
         match error {
-            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::SchemaNewer { version },
+            sqlx::migrate::MigrateError::VersionMissing(version) => {
+                StoreError::SchemaNewer { version }
+            }
             other => StoreError::Migrate(other.to_string()),
         }
     }

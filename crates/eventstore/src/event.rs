@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// `tx` numbers the appending transaction and `in_tx_order` the event within it. Ordering is
 /// lexicographic. On PostgreSQL `tx` is the transaction id, so positions are not dense and a
 /// reader only ever reads below the oldest transaction still running (see `sql::Dialect`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Position {
     /// The appending transaction's number.
     pub tx: i64,
@@ -18,11 +20,17 @@ pub struct Position {
 
 impl Position {
     /// The position before every event.
-    pub const START: Position = Position { tx: 0, in_tx_order: 0 };
+    pub const START: Position = Position {
+        tx: 0,
+        in_tx_order: 0,
+    };
 
     /// The last position a transaction numbered `tx` can hold.
     pub fn end_of_tx(tx: i64) -> Position {
-        Position { tx, in_tx_order: i32::MAX }
+        Position {
+            tx,
+            in_tx_order: i32::MAX,
+        }
     }
 }
 
@@ -60,7 +68,11 @@ impl AggregateRef {
 
 impl std::fmt::Display for AggregateRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} (instance {:?})", self.aggregate_type, self.aggregate_id, self.instance_id)
+        write!(
+            f,
+            "{} {} (instance {:?})",
+            self.aggregate_type, self.aggregate_id, self.instance_id
+        )
     }
 }
 

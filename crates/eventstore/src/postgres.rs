@@ -10,7 +10,6 @@
 //! `NOTIFY portcullis_events` so other processes wake at once.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -19,7 +18,10 @@ use tokio::sync::watch;
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
+use crate::store::AppendSignal;
 
+// The shared SQL, compiled once per back end on purpose (see the file's header).
+#[allow(clippy::duplicate_mod)]
 #[path = "sql_core.rs"]
 mod sql_core;
 
@@ -38,14 +40,18 @@ const DIALECT: Dialect = Dialect {
     notify: Some("SELECT pg_notify('portcullis_events', '')"),
     // Keyed by schema too, so deployments sharing a database in separate schemas never wait on
     // each other.
-    try_lock_projection: Some("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1), hashtext($2))"),
-    lock_installs: Some("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/projection_installs'))"),
+    try_lock_projection: Some(
+        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1), hashtext($2))",
+    ),
+    lock_installs: Some(
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/projection_installs'))",
+    ),
 };
 
 /// The PostgreSQL event store.
 pub struct PostgresEventStore {
     pool: PgPool,
-    appended: Arc<watch::Sender<u64>>,
+    appended: AppendSignal,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -67,7 +73,10 @@ impl PostgresEventStore {
     }
 
     /// Connects with prepared options (tests use them to pick a schema) and applies migrations.
-    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         let target = format!(
             "{}:{}/{}",
             options.get_host(),
@@ -79,11 +88,22 @@ impl PostgresEventStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Connect { backend: BACKEND, target, source })?;
-        MIGRATOR.run(&pool).await.map_err(StoreError::from_migrate)?;
-        let appended = Arc::new(watch::Sender::new(0));
-        let listener = tokio::spawn(listen_for_appends(pool.clone(), Arc::downgrade(&appended)));
-        Ok(PostgresEventStore { pool, appended, listener })
+            .map_err(|source| StoreError::Connect {
+                backend: BACKEND,
+                target,
+                source,
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(StoreError::from_migrate)?;
+        let appended = AppendSignal::new();
+        let listener = tokio::spawn(listen_for_appends(pool.clone(), appended.downgrade()));
+        Ok(PostgresEventStore {
+            pool,
+            appended,
+            listener,
+        })
     }
 
     /// The connection pool, for tests and benchmarks that need raw access.
@@ -99,12 +119,8 @@ impl PostgresEventStore {
         &self.pool
     }
 
-    fn appended(&self) -> &watch::Sender<u64> {
+    fn appended(&self) -> &AppendSignal {
         &self.appended
-    }
-
-    fn notify_appended(&self) {
-        self.appended.send_modify(|count| *count = count.wrapping_add(1));
     }
 }
 
@@ -118,7 +134,9 @@ async fn listen_for_appends(pool: PgPool, appended: std::sync::Weak<watch::Sende
             listener.listen(CHANNEL).await?;
             loop {
                 listener.recv().await?;
-                let Some(appended) = appended.upgrade() else { return Ok(()) };
+                let Some(appended) = appended.upgrade() else {
+                    return Ok(());
+                };
                 appended.send_modify(|count| *count = count.wrapping_add(1));
             }
         }

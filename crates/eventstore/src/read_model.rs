@@ -84,7 +84,10 @@ impl SqlRow {
         match self.column(index)? {
             SqlValue::Text(value) => Ok(value.as_deref()),
             SqlValue::Int(None) | SqlValue::Bool(None) => Ok(None),
-            other => Err(StoreError::Column { column: index, reason: format!("expected text, found {other:?}") }),
+            other => Err(StoreError::Column {
+                column: index,
+                reason: format!("expected text, found {other:?}"),
+            }),
         }
     }
 
@@ -100,7 +103,10 @@ impl SqlRow {
             SqlValue::Int(Some(0)) => Ok(Some(false)),
             SqlValue::Int(Some(1)) => Ok(Some(true)),
             SqlValue::Int(None) | SqlValue::Text(None) => Ok(None),
-            other => Err(StoreError::Column { column: index, reason: format!("expected a boolean, found {other:?}") }),
+            other => Err(StoreError::Column {
+                column: index,
+                reason: format!("expected a boolean, found {other:?}"),
+            }),
         }
     }
 
@@ -111,7 +117,10 @@ impl SqlRow {
 }
 
 fn null_column(index: usize) -> StoreError {
-    StoreError::Column { column: index, reason: "unexpected NULL".into() }
+    StoreError::Column {
+        column: index,
+        reason: "unexpected NULL".into(),
+    }
 }
 
 /// Statements against read-model tables, inside the transaction that also advances the
@@ -121,5 +130,9 @@ pub trait ReadModelTx: Send {
     /// Runs a statement and returns the number of rows it changed.
     async fn execute(&mut self, sql: &'static str, params: &[SqlValue]) -> Result<u64, StoreError>;
     /// Runs a query and returns its rows.
-    async fn fetch(&mut self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError>;
+    async fn fetch(
+        &mut self,
+        sql: &'static str,
+        params: &[SqlValue],
+    ) -> Result<Vec<SqlRow>, StoreError>;
 }

@@ -21,7 +21,10 @@ pub struct RunnerOptions {
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        RunnerOptions { batch_size: 1_000, poll_interval: Duration::from_secs(1) }
+        RunnerOptions {
+            batch_size: 1_000,
+            poll_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -43,8 +46,16 @@ pub struct ProjectionRunner {
 
 impl ProjectionRunner {
     /// A runner for `projections`; call [`ProjectionRunner::install`] before running.
-    pub fn new(store: Arc<dyn EventStore>, projections: Vec<Arc<dyn Projection>>, options: RunnerOptions) -> Self {
-        ProjectionRunner { store, projections, options }
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        projections: Vec<Arc<dyn Projection>>,
+        options: RunnerOptions,
+    ) -> Self {
+        ProjectionRunner {
+            store,
+            projections,
+            options,
+        }
     }
 
     /// Creates the projections' tables and records where new ones start.
@@ -70,7 +81,11 @@ impl ProjectionRunner {
         let mut summary = PassSummary::default();
         for projection in &self.projections {
             loop {
-                match self.store.project(projection.as_ref(), instance_id, self.options.batch_size).await? {
+                match self
+                    .store
+                    .project(projection.as_ref(), instance_id, self.options.batch_size)
+                    .await?
+                {
                     BatchOutcome::Applied { count, .. } => summary.applied += count,
                     BatchOutcome::Idle => break,
                     BatchOutcome::Busy => {
@@ -85,12 +100,19 @@ impl ProjectionRunner {
 
     /// Waits until every projection has applied everything of `instance_id` up to `position`
     /// (read-your-writes after a command), doing the work itself where no other process is.
-    pub async fn wait_for(&self, instance_id: &str, position: Position, timeout: Duration) -> Result<(), WaitError> {
+    pub async fn wait_for(
+        &self,
+        instance_id: &str,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<(), WaitError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pause = Duration::from_millis(1);
         loop {
             // Visibility first: an idle pass after it proves the position was applied.
-            if self.store.is_visible(position).await? && !self.catch_up_instance(instance_id).await?.busy {
+            if self.store.is_visible(position).await?
+                && !self.catch_up_instance(instance_id).await?.busy
+            {
                 return Ok(());
             }
             if tokio::time::Instant::now() + pause > deadline {
@@ -119,7 +141,11 @@ impl ProjectionRunner {
                     backoff = Duration::from_millis(100);
                     // Something was (or may be) left: another process's lock, or on PostgreSQL
                     // a commit that is not yet below the horizon. Look again soon.
-                    if summary.busy || summary.applied == 0 { Duration::from_millis(20).min(self.options.poll_interval) } else { Duration::ZERO }
+                    if summary.busy || summary.applied == 0 {
+                        Duration::from_millis(20).min(self.options.poll_interval)
+                    } else {
+                        Duration::ZERO
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%error, retry_in = ?backoff, "projection pass failed");

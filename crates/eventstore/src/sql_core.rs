@@ -2,7 +2,7 @@
 //!
 //! This file is compiled twice, as `sqlite::sql_core` and `postgres::sql_core`. Each parent
 //! module supplies `Db` (the sqlx database), `Store` (its store type, with `writer()`,
-//! `reader()` and `notify_appended()`), `BACKEND` and `DIALECT` (the few statements where the
+//! `reader()` and `appended()`), `BACKEND` and `DIALECT` (the few statements where the
 //! two dialects differ). Including the file rather than writing it generically over
 //! `sqlx::Database` keeps every query concrete and the trait bounds out of sight.
 
@@ -54,8 +54,12 @@ fn statements(d: &Dialect) -> Statements {
     let sql = |s: String| AssertSqlSafe(s).into_sql_str();
     Statements {
         // `$1 = $1` keeps the parameter numbering of both statements the same.
-        events_all: sql(format!("SELECT {EVENT_COLUMNS} FROM events WHERE $1 = $1 AND {filters}")),
-        events_of_instance: sql(format!("SELECT {EVENT_COLUMNS} FROM events WHERE instance_id = $1 AND {filters}")),
+        events_all: sql(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE $1 = $1 AND {filters}"
+        )),
+        events_of_instance: sql(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE instance_id = $1 AND {filters}"
+        )),
         insert_event: sql(format!(
             "INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, position, in_tx_order, \
              event_type, revision, payload, creator, created_at) \
@@ -72,7 +76,10 @@ fn statements(d: &Dialect) -> Statements {
              SET position = excluded.position, in_tx_order = excluded.in_tx_order, updated_at = excluded.updated_at",
             now = d.now,
         )),
-        end_of_log: sql(format!("SELECT COALESCE(MAX(position), 0) FROM events WHERE position < {}", d.horizon)),
+        end_of_log: sql(format!(
+            "SELECT COALESCE(MAX(position), 0) FROM events WHERE position < {}",
+            d.horizon
+        )),
         is_visible: sql(format!("SELECT CAST($1 < {} AS BOOLEAN)", d.horizon)),
     }
 }
@@ -84,13 +91,18 @@ fn decode_event(row: &DbRow) -> Result<StoredEvent, StoreError> {
         aggregate_id: row.try_get("aggregate_id")?,
     };
     let sequence: i64 = row.try_get("sequence")?;
-    let position = Position { tx: row.try_get("position")?, in_tx_order: row.try_get("in_tx_order")? };
-    let created_at = row.try_get("created_at").map_err(|error| StoreError::CorruptEvent {
-        aggregate: aggregate.clone(),
-        sequence,
-        position,
-        reason: format!("created_at: {error}"),
-    })?;
+    let position = Position {
+        tx: row.try_get("position")?,
+        in_tx_order: row.try_get("in_tx_order")?,
+    };
+    let created_at = row
+        .try_get("created_at")
+        .map_err(|error| StoreError::CorruptEvent {
+            aggregate: aggregate.clone(),
+            sequence,
+            position,
+            reason: format!("created_at: {error}"),
+        })?;
     Ok(StoredEvent {
         sequence,
         position,
@@ -122,19 +134,34 @@ fn validate(appends: &[AggregateAppend]) -> Result<(), StoreError> {
     }
     let mut seen = BTreeSet::new();
     for append in appends {
-        let key = (&append.aggregate.instance_id, &append.aggregate.aggregate_type, &append.aggregate.aggregate_id);
+        let key = (
+            &append.aggregate.instance_id,
+            &append.aggregate.aggregate_type,
+            &append.aggregate.aggregate_id,
+        );
         if !seen.insert(key) {
-            return Err(StoreError::InvalidAppend(format!("{} is named twice in one append", append.aggregate)));
+            return Err(StoreError::InvalidAppend(format!(
+                "{} is named twice in one append",
+                append.aggregate
+            )));
         }
         if append.expected_sequence < 0 {
-            return Err(StoreError::InvalidAppend(format!("negative expected sequence for {}", append.aggregate)));
+            return Err(StoreError::InvalidAppend(format!(
+                "negative expected sequence for {}",
+                append.aggregate
+            )));
         }
     }
     Ok(())
 }
 
-async fn append_in_tx(conn: &mut Conn, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {
-    let tx: i64 = sqlx::query_scalar(DIALECT.next_tx).fetch_one(&mut *conn).await?;
+async fn append_in_tx(
+    conn: &mut Conn,
+    appends: &[AggregateAppend],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let tx: i64 = sqlx::query_scalar(DIALECT.next_tx)
+        .fetch_one(&mut *conn)
+        .await?;
     let mut stored = Vec::with_capacity(appends.iter().map(|append| append.events.len()).sum());
     let mut in_tx_order = 0i32;
     for append in appends {
@@ -178,7 +205,10 @@ async fn append_in_tx(conn: &mut Conn, appends: &[AggregateAppend]) -> Result<Ve
             in_tx_order += 1;
         }
     }
-    let instances: BTreeSet<&str> = appends.iter().map(|append| append.aggregate.instance_id.as_str()).collect();
+    let instances: BTreeSet<&str> = appends
+        .iter()
+        .map(|append| append.aggregate.instance_id.as_str())
+        .collect();
     for instance_id in instances {
         sqlx::query("INSERT INTO event_instances (instance_id) VALUES ($1) ON CONFLICT (instance_id) DO NOTHING")
             .bind(instance_id)
@@ -193,7 +223,11 @@ async fn append_in_tx(conn: &mut Conn, appends: &[AggregateAppend]) -> Result<Ve
 
 /// Turns a unique-key violation (a concurrent writer inserted the same sequence first) into a
 /// conflict naming the aggregate.
-async fn explain_conflict(store: &Store, appends: &[AggregateAppend], error: StoreError) -> StoreError {
+async fn explain_conflict(
+    store: &Store,
+    appends: &[AggregateAppend],
+    error: StoreError,
+) -> StoreError {
     let StoreError::Database(sqlx::Error::Database(db_error)) = &error else {
         return error;
     };
@@ -207,7 +241,11 @@ async fn explain_conflict(store: &Store, appends: &[AggregateAppend], error: Sto
         if let Ok(actual) = last_sequence(&mut conn, &append.aggregate).await
             && actual != append.expected_sequence
         {
-            return StoreError::Conflict { aggregate: append.aggregate.clone(), expected: append.expected_sequence, actual };
+            return StoreError::Conflict {
+                aggregate: append.aggregate.clone(),
+                expected: append.expected_sequence,
+                actual,
+            };
         }
     }
     error
@@ -235,7 +273,11 @@ fn json_list<S: AsRef<str>>(items: &[S]) -> String {
     serde_json::to_string(&items).expect("a list of strings always serializes")
 }
 
-async fn start_position(conn: &mut Conn, projection: &str, instance_id: &str) -> Result<Position, StoreError> {
+async fn start_position(
+    conn: &mut Conn,
+    projection: &str,
+    instance_id: &str,
+) -> Result<Position, StoreError> {
     let current: Option<(i64, i32)> =
         sqlx::query_as("SELECT position, in_tx_order FROM current_states WHERE projection = $1 AND instance_id = $2")
             .bind(projection)
@@ -245,10 +287,11 @@ async fn start_position(conn: &mut Conn, projection: &str, instance_id: &str) ->
     if let Some((tx, in_tx_order)) = current {
         return Ok(Position { tx, in_tx_order });
     }
-    let installed_at: Option<i64> = sqlx::query_scalar("SELECT installed_at FROM projection_installs WHERE projection = $1")
-        .bind(projection)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let installed_at: Option<i64> =
+        sqlx::query_scalar("SELECT installed_at FROM projection_installs WHERE projection = $1")
+            .bind(projection)
+            .fetch_optional(&mut *conn)
+            .await?;
     match installed_at {
         Some(tx) => Ok(Position::end_of_tx(tx)),
         None => Err(StoreError::NotInstalled(projection.to_owned())),
@@ -275,8 +318,16 @@ async fn project_in_tx(
     let query = EventQuery {
         instance_id: Some(instance_id.to_owned()),
         after,
-        aggregate_types: projection.aggregate_types().iter().map(|s| (*s).to_owned()).collect(),
-        event_types: projection.event_types().iter().map(|s| (*s).to_owned()).collect(),
+        aggregate_types: projection
+            .aggregate_types()
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        event_types: projection
+            .event_types()
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
         limit,
     };
     let events = read_events(conn, &query).await?;
@@ -286,13 +337,16 @@ async fn project_in_tx(
     {
         let mut read_model = ConnTx(&mut *conn);
         for event in &events {
-            projection.apply(&mut read_model, event).await.map_err(|source| StoreError::Projection {
-                projection: projection.name().to_owned(),
-                aggregate: event.aggregate.clone(),
-                sequence: event.sequence,
-                event_type: event.event_type.clone(),
-                source,
-            })?;
+            projection
+                .apply(&mut read_model, event)
+                .await
+                .map_err(|source| StoreError::Projection {
+                    projection: projection.name().to_owned(),
+                    aggregate: Box::new(event.aggregate.clone()),
+                    sequence: event.sequence,
+                    event_type: event.event_type.clone(),
+                    source,
+                })?;
         }
     }
     sqlx::query(STATEMENTS.save_current_state.clone())
@@ -302,7 +356,10 @@ async fn project_in_tx(
         .bind(last.in_tx_order)
         .execute(&mut *conn)
         .await?;
-    Ok(BatchOutcome::Applied { count: events.len(), position: last })
+    Ok(BatchOutcome::Applied {
+        count: events.len(),
+        position: last,
+    })
 }
 
 async fn install_in_tx(conn: &mut Conn, projection: &dyn Projection) -> Result<(), StoreError> {
@@ -314,7 +371,11 @@ async fn install_in_tx(conn: &mut Conn, projection: &dyn Projection) -> Result<(
     }
     let installed_at = match projection.start_from() {
         StartFrom::Beginning => 0i64,
-        StartFrom::End => sqlx::query_scalar(STATEMENTS.end_of_log.clone()).fetch_one(&mut *conn).await?,
+        StartFrom::End => {
+            sqlx::query_scalar(STATEMENTS.end_of_log.clone())
+                .fetch_one(&mut *conn)
+                .await?
+        }
     };
     sqlx::query(
         "INSERT INTO projection_installs (projection, installed_at) VALUES ($1, $2) \
@@ -368,12 +429,20 @@ fn decode_row(row: &DbRow) -> Result<SqlRow, StoreError> {
 #[async_trait]
 impl ReadModelTx for ConnTx<'_> {
     async fn execute(&mut self, sql: &'static str, params: &[SqlValue]) -> Result<u64, StoreError> {
-        let done = bind_values(sqlx::query(sql), params).execute(&mut *self.0).await?;
+        let done = bind_values(sqlx::query(sql), params)
+            .execute(&mut *self.0)
+            .await?;
         Ok(done.rows_affected())
     }
 
-    async fn fetch(&mut self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
-        let rows = bind_values(sqlx::query(sql), params).fetch_all(&mut *self.0).await?;
+    async fn fetch(
+        &mut self,
+        sql: &'static str,
+        params: &[SqlValue],
+    ) -> Result<Vec<SqlRow>, StoreError> {
+        let rows = bind_values(sqlx::query(sql), params)
+            .fetch_all(&mut *self.0)
+            .await?;
         rows.iter().map(decode_row).collect()
     }
 }
@@ -395,14 +464,17 @@ impl EventStore for Store {
         .await;
         match result {
             Ok(stored) => {
-                self.notify_appended();
+                self.appended().notify();
                 Ok(stored)
             }
             Err(error) => Err(explain_conflict(self, appends, error).await),
         }
     }
 
-    async fn aggregate_events(&self, aggregate: &AggregateRef) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn aggregate_events(
+        &self,
+        aggregate: &AggregateRef,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(STATEMENTS.events_of_aggregate.clone())
             .bind(&aggregate.instance_id)
             .bind(&aggregate.aggregate_type)
@@ -418,14 +490,18 @@ impl EventStore for Store {
     }
 
     async fn is_visible(&self, position: Position) -> Result<bool, StoreError> {
-        let visible: bool = sqlx::query_scalar(STATEMENTS.is_visible.clone()).bind(position.tx).fetch_one(self.reader()).await?;
+        let visible: bool = sqlx::query_scalar(STATEMENTS.is_visible.clone())
+            .bind(position.tx)
+            .fetch_one(self.reader())
+            .await?;
         Ok(visible)
     }
 
     async fn instances(&self) -> Result<Vec<String>, StoreError> {
-        let instances = sqlx::query_scalar("SELECT instance_id FROM event_instances ORDER BY instance_id")
-            .fetch_all(self.reader())
-            .await?;
+        let instances =
+            sqlx::query_scalar("SELECT instance_id FROM event_instances ORDER BY instance_id")
+                .fetch_all(self.reader())
+                .await?;
         Ok(instances)
     }
 
@@ -451,7 +527,11 @@ impl EventStore for Store {
         Ok(outcome)
     }
 
-    async fn projection_position(&self, projection: &str, instance_id: &str) -> Result<Option<Position>, StoreError> {
+    async fn projection_position(
+        &self,
+        projection: &str,
+        instance_id: &str,
+    ) -> Result<Option<Position>, StoreError> {
         let current: Option<(i64, i32)> =
             sqlx::query_as("SELECT position, in_tx_order FROM current_states WHERE projection = $1 AND instance_id = $2")
                 .bind(projection)
@@ -461,20 +541,33 @@ impl EventStore for Store {
         Ok(current.map(|(tx, in_tx_order)| Position { tx, in_tx_order }))
     }
 
-    async fn query(&self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
-        let rows = bind_values(sqlx::query(sql), params).fetch_all(self.reader()).await?;
+    async fn query(
+        &self,
+        sql: &'static str,
+        params: &[SqlValue],
+    ) -> Result<Vec<SqlRow>, StoreError> {
+        let rows = bind_values(sqlx::query(sql), params)
+            .fetch_all(self.reader())
+            .await?;
         rows.iter().map(decode_row).collect()
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let expected = MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0);
-        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(self.reader())
-            .await?;
+        let expected = MIGRATOR
+            .iter()
+            .map(|migration| migration.version)
+            .max()
+            .unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(self.reader())
+                .await?;
         match applied {
             Some(version) if version == expected => Ok(()),
             Some(version) if version > expected => Err(StoreError::SchemaNewer { version }),
-            _ => Err(StoreError::Migrate(format!("migrations are not applied up to version {expected}"))),
+            _ => Err(StoreError::Migrate(format!(
+                "migrations are not applied up to version {expected}"
+            ))),
         }
     }
 

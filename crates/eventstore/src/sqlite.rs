@@ -7,12 +7,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::watch;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
+use crate::store::AppendSignal;
 
+// The shared SQL, compiled once per back end on purpose (see the file's header).
+#[allow(clippy::duplicate_mod)]
 #[path = "sql_core.rs"]
 mod sql_core;
 
@@ -48,13 +52,17 @@ pub enum Durability {
 pub struct SqliteEventStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    appended: watch::Sender<u64>,
+    appended: AppendSignal,
 }
 
 impl SqliteEventStore {
     /// Opens (creating if missing) the database file at `path` and applies migrations.
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        let connect_error = |source| StoreError::Connect { backend: BACKEND, target: path.display().to_string(), source };
+        let connect_error = |source| StoreError::Connect {
+            backend: BACKEND,
+            target: path.display().to_string(),
+            source,
+        };
         let synchronous = match durability {
             Durability::Full => SqliteSynchronous::Full,
             Durability::Normal => SqliteSynchronous::Normal,
@@ -75,13 +83,20 @@ impl SqliteEventStore {
             .connect_with(options.clone())
             .await
             .map_err(connect_error)?;
-        MIGRATOR.run(&writer).await.map_err(StoreError::from_migrate)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(StoreError::from_migrate)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await
             .map_err(connect_error)?;
-        Ok(SqliteEventStore { writer, readers, appended: watch::Sender::new(0) })
+        Ok(SqliteEventStore {
+            writer,
+            readers,
+            appended: AppendSignal::new(),
+        })
     }
 
     fn writer(&self) -> &SqlitePool {
@@ -92,11 +107,7 @@ impl SqliteEventStore {
         &self.readers
     }
 
-    fn appended(&self) -> &watch::Sender<u64> {
+    fn appended(&self) -> &AppendSignal {
         &self.appended
-    }
-
-    fn notify_appended(&self) {
-        self.appended.send_modify(|count| *count = count.wrapping_add(1));
     }
 }

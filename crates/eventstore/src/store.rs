@@ -20,7 +20,10 @@ pub trait EventStore: Send + Sync + 'static {
     async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// All events of one aggregate, by sequence.
-    async fn aggregate_events(&self, aggregate: &AggregateRef) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn aggregate_events(
+        &self,
+        aggregate: &AggregateRef,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Events matching `query`, in position order, never past an event that an unfinished
     /// transaction could still precede.
@@ -45,10 +48,18 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<BatchOutcome, StoreError>;
 
     /// Where a projection stands for an instance, if it has started there.
-    async fn projection_position(&self, projection: &str, instance_id: &str) -> Result<Option<Position>, StoreError>;
+    async fn projection_position(
+        &self,
+        projection: &str,
+        instance_id: &str,
+    ) -> Result<Option<Position>, StoreError>;
 
     /// Reads from read-model tables.
-    async fn query(&self, sql: &'static str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError>;
+    async fn query(
+        &self,
+        sql: &'static str,
+        params: &[SqlValue],
+    ) -> Result<Vec<SqlRow>, StoreError>;
 
     /// Succeeds when the database answers and its schema is the one this binary expects.
     async fn check_ready(&self) -> Result<(), StoreError>;
@@ -56,4 +67,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// A counter bumped whenever events may have been appended (by this process, or by
     /// another one where the back end can tell).
     fn subscribe(&self) -> watch::Receiver<u64>;
+}
+
+/// Wakes subscribers when events may have been appended.
+#[derive(Clone)]
+pub(crate) struct AppendSignal(std::sync::Arc<watch::Sender<u64>>);
+
+impl AppendSignal {
+    pub(crate) fn new() -> Self {
+        AppendSignal(std::sync::Arc::new(watch::Sender::new(0)))
+    }
+
+    /// Bumps the counter every subscriber watches.
+    pub(crate) fn notify(&self) {
+        self.0.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+
+    /// A handle that does not keep the signal alive (for background listeners).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<watch::Sender<u64>> {
+        std::sync::Arc::downgrade(&self.0)
+    }
 }

@@ -32,7 +32,10 @@ impl Drop for Scratch {
             let (url, schema) = (url.clone(), schema.clone());
             // Drop cannot await; a short-lived runtime on its own thread removes the schema.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 runtime.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&url).await {
                         let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
@@ -81,15 +84,19 @@ pub enum Reopen {
     /// The SQLite file.
     Sqlite(std::path::PathBuf),
     /// Options naming the PostgreSQL server and the test's schema.
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
 }
 
 impl Reopen {
     /// Opens another store on the same database, as a second process (or a restart) would.
     pub async fn open(&self) -> Result<Arc<dyn EventStore>, StoreError> {
         Ok(match self {
-            Reopen::Sqlite(path) => Arc::new(SqliteEventStore::open(path, Durability::Normal).await?),
-            Reopen::Postgres(options) => Arc::new(PostgresEventStore::connect_with(options.clone(), 8).await?),
+            Reopen::Sqlite(path) => {
+                Arc::new(SqliteEventStore::open(path, Durability::Normal).await?)
+            }
+            Reopen::Postgres(options) => {
+                Arc::new(PostgresEventStore::connect_with((**options).clone(), 8).await?)
+            }
         })
     }
 }
@@ -99,7 +106,11 @@ pub async fn sqlite() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let reopen = Reopen::Sqlite(path);
-    Harness { store: reopen.open().await.unwrap(), reopen, scratch: Scratch::Sqlite(dir) }
+    Harness {
+        store: reopen.open().await.unwrap(),
+        reopen,
+        scratch: Scratch::Sqlite(dir),
+    }
 }
 
 /// A store on a fresh schema, or `None` (with a plain notice) when no server is configured
@@ -121,12 +132,23 @@ pub async fn postgres() -> Option<Harness> {
         return None;
     };
     let schema = format!("pc_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&url).await.expect("connect to the test PostgreSQL server");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
+    let admin = sqlx::PgPool::connect(&url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
-    let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
-    let reopen = Reopen::Postgres(options);
-    Some(Harness { store: reopen.open().await.unwrap(), reopen, scratch: Scratch::Postgres { url, schema } })
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let reopen = Reopen::Postgres(Box::new(options));
+    Some(Harness {
+        store: reopen.open().await.unwrap(),
+        reopen,
+        scratch: Scratch::Postgres { url, schema },
+    })
 }
 
 /// Waits until `position` is visible to readers. On PostgreSQL an unrelated open transaction
@@ -134,7 +156,28 @@ pub async fn postgres() -> Option<Harness> {
 pub async fn settle(store: &dyn EventStore, position: Position) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !store.is_visible(position).await.unwrap() {
-        assert!(tokio::time::Instant::now() < deadline, "position {position} never became visible");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "position {position} never became visible"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Defines each named async test function `fn(Harness)` twice, as `on_sqlite::NAME` and
+/// `on_postgres::NAME` (which announces and returns when no PostgreSQL server is configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::testing::sqlite().await).await })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(harness) = $crate::testing::postgres().await { super::$name(harness).await }
+            })*
+        }
+    };
 }

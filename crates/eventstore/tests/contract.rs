@@ -8,27 +8,12 @@ use std::time::Duration;
 
 use common::{Harness, Ledger, aggregate, append_one, event, ledger, settle};
 use eventstore::{
-    AggregateAppend, BatchOutcome, EventQuery, Position, Projection, ProjectionRunner, RunnerOptions, StartFrom,
-    StoreError,
+    AggregateAppend, BatchOutcome, EventQuery, Position, Projection, ProjectionRunner,
+    RunnerOptions, StartFrom, StoreError,
 };
 use serde_json::json;
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::common::sqlite().await).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(harness) = crate::common::postgres().await { super::$name(harness).await }
-            })*
-        }
-    };
-}
-
-contract!(
+eventstore::on_both_backends!(
     appends_and_reads_an_aggregate,
     stale_expected_sequence_conflicts_and_writes_nothing,
     concurrent_writers_to_one_aggregate_one_wins,
@@ -50,47 +35,93 @@ async fn appends_and_reads_an_aggregate(h: Harness) {
         .append(&[AggregateAppend {
             aggregate: aggregate("i1", "a"),
             expected_sequence: 0,
-            events: vec![event("thing.created", json!({"name": "a"})), event("thing.renamed", json!({"name": "b"}))],
+            events: vec![
+                event("thing.created", json!({"name": "a"})),
+                event("thing.renamed", json!({"name": "b"})),
+            ],
         }])
         .await
         .unwrap();
-    assert_eq!(appended.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        appended.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert!(appended[0].position < appended[1].position);
-    h.store.append(&[append_one("i1", "a", 2, "thing.touched")]).await.unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 2, "thing.touched")])
+        .await
+        .unwrap();
 
-    let read = h.store.aggregate_events(&aggregate("i1", "a")).await.unwrap();
+    let read = h
+        .store
+        .aggregate_events(&aggregate("i1", "a"))
+        .await
+        .unwrap();
     assert_eq!(read.len(), 3);
     assert_eq!(read[..2], appended[..]);
     let payload: serde_json::Value = serde_json::from_str(&read[1].payload).unwrap();
     assert_eq!(payload, json!({"name": "b"}));
     assert_eq!(read[2].sequence, 3);
     assert!(read[1].position < read[2].position);
-    assert!(h.store.aggregate_events(&aggregate("i2", "a")).await.unwrap().is_empty());
+    assert!(
+        h.store
+            .aggregate_events(&aggregate("i2", "a"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn stale_expected_sequence_conflicts_and_writes_nothing(h: Harness) {
-    h.store.append(&[append_one("i1", "a", 0, "thing.created")]).await.unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
     // A two-aggregate append whose second part is stale must write neither part.
     let error = h
         .store
-        .append(&[append_one("i1", "b", 0, "thing.created"), append_one("i1", "a", 0, "thing.created")])
+        .append(&[
+            append_one("i1", "b", 0, "thing.created"),
+            append_one("i1", "a", 0, "thing.created"),
+        ])
         .await
         .unwrap_err();
     match error {
-        StoreError::Conflict { aggregate: conflicted, expected, actual } => {
+        StoreError::Conflict {
+            aggregate: conflicted,
+            expected,
+            actual,
+        } => {
             assert_eq!(conflicted, aggregate("i1", "a"));
             assert_eq!((expected, actual), (0, 1));
         }
         other => panic!("expected a conflict, got {other}"),
     }
-    assert!(h.store.aggregate_events(&aggregate("i1", "b")).await.unwrap().is_empty());
-    assert_eq!(h.store.aggregate_events(&aggregate("i1", "a")).await.unwrap().len(), 1);
+    assert!(
+        h.store
+            .aggregate_events(&aggregate("i1", "b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        h.store
+            .aggregate_events(&aggregate("i1", "a"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn concurrent_writers_to_one_aggregate_one_wins(h: Harness) {
     let attempts = (0..10).map(|_| {
         let store = h.store.clone();
-        tokio::spawn(async move { store.append(&[append_one("i1", "contended", 0, "thing.created")]).await })
+        tokio::spawn(async move {
+            store
+                .append(&[append_one("i1", "contended", 0, "thing.created")])
+                .await
+        })
     });
     let mut won = 0;
     for attempt in attempts {
@@ -101,47 +132,119 @@ async fn concurrent_writers_to_one_aggregate_one_wins(h: Harness) {
         }
     }
     assert_eq!(won, 1);
-    assert_eq!(h.store.aggregate_events(&aggregate("i1", "contended")).await.unwrap().len(), 1);
+    assert_eq!(
+        h.store
+            .aggregate_events(&aggregate("i1", "contended"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn rejects_malformed_appends(h: Harness) {
     let mut not_json = append_one("i1", "a", 0, "thing.created");
     not_json.events[0].payload = "{not json".into();
     assert!(h.store.append(&[not_json]).await.is_err());
-    let empty = AggregateAppend { aggregate: aggregate("i1", "a"), expected_sequence: 0, events: vec![] };
-    assert!(matches!(h.store.append(&[empty]).await, Err(StoreError::InvalidAppend(_))));
-    let twice = [append_one("i1", "a", 0, "thing.created"), append_one("i1", "a", 0, "thing.created")];
-    assert!(matches!(h.store.append(&twice).await, Err(StoreError::InvalidAppend(_))));
-    assert!(h.store.aggregate_events(&aggregate("i1", "a")).await.unwrap().is_empty());
+    let empty = AggregateAppend {
+        aggregate: aggregate("i1", "a"),
+        expected_sequence: 0,
+        events: vec![],
+    };
+    assert!(matches!(
+        h.store.append(&[empty]).await,
+        Err(StoreError::InvalidAppend(_))
+    ));
+    let twice = [
+        append_one("i1", "a", 0, "thing.created"),
+        append_one("i1", "a", 0, "thing.created"),
+    ];
+    assert!(matches!(
+        h.store.append(&twice).await,
+        Err(StoreError::InvalidAppend(_))
+    ));
+    assert!(
+        h.store
+            .aggregate_events(&aggregate("i1", "a"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn queries_filter_by_instance_types_and_position(h: Harness) {
-    h.store.append(&[append_one("i1", "a", 0, "thing.created")]).await.unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
     let mut other_type = append_one("i2", "u", 0, "user.created");
     other_type.aggregate.aggregate_type = "user".into();
     h.store.append(&[other_type]).await.unwrap();
-    h.store.append(&[append_one("i1", "a", 1, "thing.renamed")]).await.unwrap();
-    let last = h.store.append(&[append_one("i2", "b", 0, "thing.created")]).await.unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 1, "thing.renamed")])
+        .await
+        .unwrap();
+    let last = h
+        .store
+        .append(&[append_one("i2", "b", 0, "thing.created")])
+        .await
+        .unwrap();
     settle(h.store.as_ref(), last[0].position).await;
 
-    let all = h.store.events(&EventQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let all = h
+        .store
+        .events(&EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 4);
-    assert!(all.windows(2).all(|pair| pair[0].position < pair[1].position));
+    assert!(
+        all.windows(2)
+            .all(|pair| pair[0].position < pair[1].position)
+    );
 
-    let of_i1 = EventQuery { instance_id: Some("i1".into()), limit: 100, ..Default::default() };
+    let of_i1 = EventQuery {
+        instance_id: Some("i1".into()),
+        limit: 100,
+        ..Default::default()
+    };
     let i1 = h.store.events(&of_i1).await.unwrap();
-    assert_eq!(i1.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), ["thing.created", "thing.renamed"]);
+    assert_eq!(
+        i1.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(),
+        ["thing.created", "thing.renamed"]
+    );
 
-    let after_first = EventQuery { after: i1[0].position, ..of_i1.clone() };
+    let after_first = EventQuery {
+        after: i1[0].position,
+        ..of_i1.clone()
+    };
     assert_eq!(h.store.events(&after_first).await.unwrap().len(), 1);
 
-    let users = EventQuery { aggregate_types: vec!["user".into()], limit: 100, ..Default::default() };
-    assert_eq!(h.store.events(&users).await.unwrap()[0].aggregate.instance_id, "i2");
+    let users = EventQuery {
+        aggregate_types: vec!["user".into()],
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        h.store.events(&users).await.unwrap()[0]
+            .aggregate
+            .instance_id,
+        "i2"
+    );
 
-    let created = EventQuery { event_types: vec!["thing.created".into()], limit: 100, ..Default::default() };
+    let created = EventQuery {
+        event_types: vec!["thing.created".into()],
+        limit: 100,
+        ..Default::default()
+    };
     assert_eq!(h.store.events(&created).await.unwrap().len(), 2);
 
-    let limited = EventQuery { limit: 3, ..Default::default() };
+    let limited = EventQuery {
+        limit: 3,
+        ..Default::default()
+    };
     assert_eq!(h.store.events(&limited).await.unwrap(), all[..3]);
 
     assert_eq!(h.store.instances().await.unwrap(), ["i1", "i2"]);
@@ -151,14 +254,29 @@ fn runner(h: &Harness, start: StartFrom, batch_size: u32) -> ProjectionRunner {
     runner_on(h.store.clone(), start, batch_size)
 }
 
-fn runner_on(store: Arc<dyn eventstore::EventStore>, start: StartFrom, batch_size: u32) -> ProjectionRunner {
+fn runner_on(
+    store: Arc<dyn eventstore::EventStore>,
+    start: StartFrom,
+    batch_size: u32,
+) -> ProjectionRunner {
     let projections: Vec<Arc<dyn Projection>> = vec![Arc::new(Ledger { start })];
-    ProjectionRunner::new(store, projections, RunnerOptions { batch_size, poll_interval: Duration::from_millis(50) })
+    ProjectionRunner::new(
+        store,
+        projections,
+        RunnerOptions {
+            batch_size,
+            poll_interval: Duration::from_millis(50),
+        },
+    )
 }
 
 async fn projection_applies_once_and_resumes_after_restart(h: Harness) {
     for n in 0..5 {
-        let stored = h.store.append(&[append_one("i1", "a", n, "thing.touched")]).await.unwrap();
+        let stored = h
+            .store
+            .append(&[append_one("i1", "a", n, "thing.touched")])
+            .await
+            .unwrap();
         settle(h.store.as_ref(), stored[0].position).await;
     }
     let first = runner(&h, StartFrom::Beginning, 2);
@@ -167,29 +285,68 @@ async fn projection_applies_once_and_resumes_after_restart(h: Harness) {
     assert_eq!(first.run_pass().await.unwrap().applied, 0);
 
     // A restart: a new store and runner on the same database resume where the first stopped.
-    let stored = h.store.append(&[append_one("i1", "a", 5, "thing.touched")]).await.unwrap();
+    let stored = h
+        .store
+        .append(&[append_one("i1", "a", 5, "thing.touched")])
+        .await
+        .unwrap();
     settle(h.store.as_ref(), stored[0].position).await;
     let reopened = h.reopen.open().await.unwrap();
     let second = runner_on(reopened.clone(), StartFrom::Beginning, 2);
     second.install().await.unwrap();
     assert_eq!(second.run_pass().await.unwrap().applied, 1);
     let rows = ledger(reopened.as_ref()).await;
-    assert_eq!(rows.iter().map(|r| r.2).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
-    let last = h.store.aggregate_events(&aggregate("i1", "a")).await.unwrap().pop().unwrap().position;
-    assert_eq!(reopened.projection_position("test_ledger", "i1").await.unwrap(), Some(last));
+    assert_eq!(
+        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    let last = h
+        .store
+        .aggregate_events(&aggregate("i1", "a"))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .position;
+    assert_eq!(
+        reopened
+            .projection_position("test_ledger", "i1")
+            .await
+            .unwrap(),
+        Some(last)
+    );
 }
 
 async fn projection_installed_at_end_skips_old_events(h: Harness) {
-    h.store.append(&[append_one("old", "a", 0, "thing.created")]).await.unwrap();
-    h.store.append(&[append_one("i1", "a", 0, "thing.created")]).await.unwrap();
+    h.store
+        .append(&[append_one("old", "a", 0, "thing.created")])
+        .await
+        .unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
     let late = runner(&h, StartFrom::End, 100);
     late.install().await.unwrap();
-    h.store.append(&[append_one("i1", "a", 1, "thing.touched")]).await.unwrap();
-    let stored = h.store.append(&[append_one("new", "a", 0, "thing.created")]).await.unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 1, "thing.touched")])
+        .await
+        .unwrap();
+    let stored = h
+        .store
+        .append(&[append_one("new", "a", 0, "thing.created")])
+        .await
+        .unwrap();
     settle(h.store.as_ref(), stored[0].position).await;
     late.run_pass().await.unwrap();
     let rows = ledger(h.store.as_ref()).await;
-    assert_eq!(rows, [("i1".to_string(), "a".to_string(), 2), ("new".to_string(), "a".to_string(), 1)]);
+    assert_eq!(
+        rows,
+        [
+            ("i1".to_string(), "a".to_string(), 2),
+            ("new".to_string(), "a".to_string(), 1)
+        ]
+    );
 
     // Installing again (a restart) keeps the original starting point.
     late.install().await.unwrap();
@@ -197,18 +354,46 @@ async fn projection_installed_at_end_skips_old_events(h: Harness) {
 }
 
 async fn failing_projection_changes_nothing(h: Harness) {
-    h.store.append(&[append_one("i1", "a", 0, "thing.created")]).await.unwrap();
-    let stored = h.store.append(&[append_one("i1", "a", 1, "thing.poisoned")]).await.unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
+    let stored = h
+        .store
+        .append(&[append_one("i1", "a", 1, "thing.poisoned")])
+        .await
+        .unwrap();
     settle(h.store.as_ref(), stored[0].position).await;
-    let projection = Ledger { start: StartFrom::Beginning };
+    let projection = Ledger {
+        start: StartFrom::Beginning,
+    };
     h.store.install_projection(&projection).await.unwrap();
     let error = h.store.project(&projection, "i1", 10).await.unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("thing.poisoned") && message.contains("#2"), "{message}");
-    assert!(ledger(h.store.as_ref()).await.is_empty(), "the whole batch is rolled back");
-    assert_eq!(h.store.projection_position("test_ledger", "i1").await.unwrap(), None);
+    assert!(
+        message.contains("thing.poisoned") && message.contains("#2"),
+        "{message}"
+    );
+    assert!(
+        ledger(h.store.as_ref()).await.is_empty(),
+        "the whole batch is rolled back"
+    );
+    assert_eq!(
+        h.store
+            .projection_position("test_ledger", "i1")
+            .await
+            .unwrap(),
+        None
+    );
     // Nothing in the log changed either.
-    assert_eq!(h.store.aggregate_events(&aggregate("i1", "a")).await.unwrap().len(), 2);
+    assert_eq!(
+        h.store
+            .aggregate_events(&aggregate("i1", "a"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn no_event_is_skipped_under_concurrent_appends(h: Harness) {
@@ -225,7 +410,12 @@ async fn no_event_is_skipped_under_concurrent_appends(h: Harness) {
                 // Alternate single- and multi-aggregate appends so transactions differ in size.
                 let mut batch = vec![append_one("i1", &format!("w{w}"), n, "thing.touched")];
                 if n % 3 == 0 {
-                    batch.push(append_one(&format!("i{}", w % 2 + 2), &format!("w{w}"), n / 3, "thing.touched"));
+                    batch.push(append_one(
+                        &format!("i{}", w % 2 + 2),
+                        &format!("w{w}"),
+                        n / 3,
+                        "thing.touched",
+                    ));
                 }
                 store.append(&batch).await.unwrap();
             }
@@ -238,7 +428,8 @@ async fn no_event_is_skipped_under_concurrent_appends(h: Harness) {
     // ledger's primary key would have failed the projection).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let expected = WRITERS * (APPENDS as usize + (APPENDS as usize).div_ceil(3));
-    while ledger(h.store.as_ref()).await.len() < expected && tokio::time::Instant::now() < deadline {
+    while ledger(h.store.as_ref()).await.len() < expected && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.send(true).unwrap();
@@ -252,15 +443,27 @@ async fn no_event_is_skipped_under_concurrent_appends(h: Harness) {
 
 async fn two_runners_apply_each_event_once(h: Harness) {
     let other_process = h.reopen.open().await.unwrap();
-    let runners = [runner(&h, StartFrom::Beginning, 5), runner_on(other_process, StartFrom::Beginning, 5)];
+    let runners = [
+        runner(&h, StartFrom::Beginning, 5),
+        runner_on(other_process, StartFrom::Beginning, 5),
+    ];
     for runner in &runners {
         runner.install().await.unwrap();
     }
     let runners: Vec<_> = runners.into_iter().map(Arc::new).collect();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running: Vec<_> = runners.iter().map(|r| tokio::spawn(r.clone().run(stopped.clone()))).collect();
+    let running: Vec<_> = runners
+        .iter()
+        .map(|r| tokio::spawn(r.clone().run(stopped.clone())))
+        .collect();
     for n in 0..100 {
-        h.store.append(&[append_one("i1", "a", n, "thing.touched"), append_one("i2", "b", n, "thing.touched")]).await.unwrap();
+        h.store
+            .append(&[
+                append_one("i1", "a", n, "thing.touched"),
+                append_one("i2", "b", n, "thing.touched"),
+            ])
+            .await
+            .unwrap();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while ledger(h.store.as_ref()).await.len() < 200 && tokio::time::Instant::now() < deadline {
@@ -276,23 +479,44 @@ async fn two_runners_apply_each_event_once(h: Harness) {
 async fn wait_for_sees_own_writes(h: Harness) {
     let runner = runner(&h, StartFrom::Beginning, 100);
     runner.install().await.unwrap();
-    let stored = h.store.append(&[append_one("i1", "a", 0, "thing.created")]).await.unwrap();
-    runner.wait_for("i1", stored[0].position, Duration::from_secs(5)).await.unwrap();
+    let stored = h
+        .store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
+    runner
+        .wait_for("i1", stored[0].position, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(ledger(h.store.as_ref()).await.len(), 1);
 }
 
 async fn subscribers_wake_on_append(h: Harness) {
     let mut woken = h.store.subscribe();
     woken.mark_unchanged();
-    h.store.append(&[append_one("i1", "a", 0, "thing.created")]).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), woken.changed()).await.unwrap().unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), woken.changed())
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 async fn store_is_ready_after_migrations(h: Harness) {
     h.store.check_ready().await.unwrap();
     assert!(h.store.is_visible(Position::START).await.unwrap());
-    let projection = Ledger { start: StartFrom::Beginning };
-    assert!(matches!(h.store.project(&projection, "i1", 1).await, Err(StoreError::NotInstalled(_))));
+    let projection = Ledger {
+        start: StartFrom::Beginning,
+    };
+    assert!(matches!(
+        h.store.project(&projection, "i1", 1).await,
+        Err(StoreError::NotInstalled(_))
+    ));
     h.store.install_projection(&projection).await.unwrap();
-    assert_eq!(h.store.project(&projection, "i1", 1).await.unwrap(), BatchOutcome::Idle);
+    assert_eq!(
+        h.store.project(&projection, "i1", 1).await.unwrap(),
+        BatchOutcome::Idle
+    );
 }

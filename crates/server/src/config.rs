@@ -43,7 +43,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), external_url: "http://localhost:8080".into() }
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            external_url: "http://localhost:8080".into(),
+        }
     }
 }
 
@@ -92,7 +95,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: LogFormat::Text }
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -118,7 +124,10 @@ pub struct ProjectionConfig {
 
 impl Default for ProjectionConfig {
     fn default() -> Self {
-        ProjectionConfig { poll_interval_ms: 1_000, batch_size: 1_000 }
+        ProjectionConfig {
+            poll_interval_ms: 1_000,
+            batch_size: 1_000,
+        }
     }
 }
 
@@ -144,7 +153,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: String) -> ConfigError {
-    let env = format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase());
+    let env = format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    );
     ConfigError::Invalid { key, env, reason }
 }
 
@@ -160,7 +172,9 @@ impl Config {
         }
         // `PORTCULLIS_CONFIG` names the file (read by the CLI), not a setting.
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
-        let mut config: Config = figment.extract().map_err(|error| ConfigError::Parse(Box::new(error)))?;
+        let mut config: Config = figment
+            .extract()
+            .map_err(|error| ConfigError::Parse(Box::new(error)))?;
         config.validate()?;
         Ok(config)
     }
@@ -177,15 +191,22 @@ impl Config {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(invalid("database.max_connections", "must be at least 1".into()));
+            return Err(invalid(
+                "database.max_connections",
+                "must be at least 1".into(),
+            ));
         }
         if let Some(token) = &self.admin.initial_token {
-            domain::admin_token::check_token(token).map_err(|error| invalid("admin.initial_token", error.to_string()))?;
+            domain::admin_token::check_token(token)
+                .map_err(|error| invalid("admin.initial_token", error.to_string()))?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|error| invalid("log.level", format!("{error} (try `info` or `debug`)")))?;
         if self.projections.poll_interval_ms == 0 || self.projections.batch_size == 0 {
-            return Err(invalid("projections.poll_interval_ms", "poll interval and batch size must be positive".into()));
+            return Err(invalid(
+                "projections.poll_interval_ms",
+                "poll interval and batch size must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -198,7 +219,9 @@ fn normalize_external_url(raw: &str) -> Result<String, String> {
         return Err(format!("{raw:?} must be an http or https URL with a host"));
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(format!("{raw:?} must not have a query, fragment or user name (an issuer URL cannot)"));
+        return Err(format!(
+            "{raw:?} must not have a query, fragment or user name (an issuer URL cannot)"
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -212,7 +235,10 @@ mod tests {
         let cases = [
             ("http://localhost:8080", Ok("http://localhost:8080")),
             ("https://id.example.com/", Ok("https://id.example.com")),
-            ("https://example.com/tenant/a/", Ok("https://example.com/tenant/a")),
+            (
+                "https://example.com/tenant/a/",
+                Ok("https://example.com/tenant/a"),
+            ),
             ("ftp://example.com", Err(())),
             ("https://example.com/?x=1", Err(())),
             ("https://example.com/#frag", Err(())),
@@ -221,13 +247,21 @@ mod tests {
         ];
         for (raw, expected) in cases {
             let got = normalize_external_url(raw);
-            assert_eq!(got.as_deref().map_err(drop), expected.map_err(drop), "{raw}");
+            assert_eq!(
+                got.as_deref().map_err(drop),
+                expected.map_err(drop),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn errors_name_the_key_and_its_variable() {
         let error = invalid("server.external_url", "bad".into()).to_string();
-        assert!(error.contains("server.external_url") && error.contains("PORTCULLIS_SERVER__EXTERNAL_URL"), "{error}");
+        assert!(
+            error.contains("server.external_url")
+                && error.contains("PORTCULLIS_SERVER__EXTERNAL_URL"),
+            "{error}"
+        );
     }
 }

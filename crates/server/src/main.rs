@@ -26,7 +26,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -48,7 +51,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Start { config } => {
             let config = Config::load(config.as_deref())?;
             telemetry::init(&config.log);
-            RunningServer::start(config).await?.run_until_signalled().await
+            RunningServer::start(config)
+                .await?
+                .run_until_signalled()
+                .await
         }
     }
 }

@@ -32,9 +32,18 @@ pub async fn open_store(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Event
         Some(url) => Arc::new(PostgresEventStore::connect(url, config.max_connections).await?),
         None => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create the data directory {} (set database.data_dir)", config.data_dir.display())
+                format!(
+                    "cannot create the data directory {} (set database.data_dir)",
+                    config.data_dir.display()
+                )
             })?;
-            Arc::new(SqliteEventStore::open(&config.data_dir.join(SQLITE_FILE), config.sqlite_durability).await?)
+            Arc::new(
+                SqliteEventStore::open(
+                    &config.data_dir.join(SQLITE_FILE),
+                    config.sqlite_durability,
+                )
+                .await?,
+            )
         }
     })
 }
@@ -76,7 +85,10 @@ impl RunningServer {
             ..DomainOptions::default()
         };
         let domain = Arc::new(Domain::new(store, Arc::new(SystemClock), options));
-        domain.install().await.context("cannot install read models")?;
+        domain
+            .install()
+            .await
+            .context("cannot install read models")?;
 
         let (shutdown, stopped) = watch::channel(false);
         let projections = tokio::spawn(domain.runner().run(stopped.clone()));
@@ -126,7 +138,8 @@ impl RunningServer {
         let terminate = async {
             #[cfg(unix)]
             {
-                let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                let mut signal =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
                 signal.recv().await;
             }
             #[cfg(not(unix))]

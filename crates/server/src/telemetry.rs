@@ -8,7 +8,8 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber; `RUST_LOG`, when set, overrides the configured filter.
 pub fn init(config: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -17,7 +17,10 @@ struct Process {
 
 fn portcullis(dir: &Path, envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);
-    command.current_dir(dir).env("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0").env_remove("RUST_LOG");
+    command
+        .current_dir(dir)
+        .env("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("RUST_LOG");
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -26,7 +29,11 @@ fn portcullis(dir: &Path, envs: &[(&str, &str)]) -> Command {
 
 impl Process {
     fn spawn(mut command: Command) -> Process {
-        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -36,20 +43,30 @@ impl Process {
                 }
             }
         });
-        Process { child, lines, log: Vec::new() }
+        Process {
+            child,
+            lines,
+            log: Vec::new(),
+        }
     }
 
     /// Waits for the "listening" line and returns the address in it.
     fn address(&mut self) -> String {
         loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("no listening line; log: {:?}", self.log));
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no listening line; log: {:?}", self.log));
             self.log.push(line.clone());
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
                 if json["message"] == "listening" {
                     return json["address"].as_str().unwrap().to_owned();
                 }
             } else if line.contains(" listening ") {
-                let address = line.split_whitespace().find_map(|field| field.strip_prefix("address=")).unwrap();
+                let address = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("address="))
+                    .unwrap();
                 return address.to_owned();
             }
         }
@@ -75,8 +92,17 @@ fn fails(command: &mut Command) -> String {
 }
 
 fn readyz(address: &str) -> u16 {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async { reqwest::get(format!("http://{address}/readyz")).await.unwrap().status().as_u16() })
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::get(format!("http://{address}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
 }
 
 #[test]
@@ -90,9 +116,21 @@ fn first_start_creates_the_store_and_shows_the_token_once() {
     let address = first.address();
     assert_eq!(readyz(&address), 200);
     let log = first.stop();
-    assert!(dir.path().join("data/portcullis.db").is_file(), "the SQLite store lives in ./data");
-    assert_eq!(log.iter().filter(|line| line.contains("admin_token=pcat_")).count(), 1, "{log:#?}");
-    assert!(log.iter().any(|line| line.contains("store=\"sqlite\"")), "{log:#?}");
+    assert!(
+        dir.path().join("data/portcullis.db").is_file(),
+        "the SQLite store lives in ./data"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|line| line.contains("admin_token=pcat_"))
+            .count(),
+        1,
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().any(|line| line.contains("store=\"sqlite\"")),
+        "{log:#?}"
+    );
 
     let mut second = Process::spawn({
         let mut command = portcullis(dir.path(), &[]);
@@ -101,7 +139,10 @@ fn first_start_creates_the_store_and_shows_the_token_once() {
     });
     assert_eq!(readyz(&second.address()), 200);
     let log = second.stop();
-    assert!(!log.iter().any(|line| line.contains("admin_token=")), "the token is shown only on first start: {log:#?}");
+    assert!(
+        !log.iter().any(|line| line.contains("admin_token=")),
+        "the token is shown only on first start: {log:#?}"
+    );
 }
 
 #[test]
@@ -131,7 +172,10 @@ format = "json"
     // The environment's listen address (port 0) won over the file's port 1.
     let address = process.address();
     let log = process.stop();
-    assert!(address.starts_with("127.0.0.1:") && !address.ends_with(":1"), "{address}");
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":1"),
+        "{address}"
+    );
     assert!(dir.path().join("state/portcullis.db").is_file());
     let listening = log.iter().find(|line| line.contains("listening")).unwrap();
     let json: serde_json::Value = serde_json::from_str(listening).expect("json log lines");
@@ -141,19 +185,52 @@ format = "json"
 #[test]
 fn bad_settings_fail_with_one_line_naming_them() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: &[(&[(&str, &str)], &[&str], &str)] = &[
-        (&[("PORTCULLIS_SERVER__LISTEN", "nonsense")], &["start"], "LISTEN"),
-        (&[("PORTCULLIS_SERVRE__LISTEN", "x")], &["start"], "unknown field"),
-        (&[("PORTCULLIS_SERVER__EXTERNAL_URL", "localhost:8080")], &["start"], "server.external_url"),
-        (&[("PORTCULLIS_DATABASE__URL", "mysql://x")], &["start"], "database.url"),
-        (&[("PORTCULLIS_ADMIN__INITIAL_TOKEN", "short")], &["start"], "admin.initial_token"),
-        (&[("PORTCULLIS_LOG__LEVEL", "info,[")], &["start"], "log.level"),
-        (&[], &["start", "--config", "missing.toml"], "missing.toml does not exist"),
+    /// Environment, arguments, and what the error must mention.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: &[Case] = &[
+        (
+            &[("PORTCULLIS_SERVER__LISTEN", "nonsense")],
+            &["start"],
+            "LISTEN",
+        ),
+        (
+            &[("PORTCULLIS_SERVRE__LISTEN", "x")],
+            &["start"],
+            "unknown field",
+        ),
+        (
+            &[("PORTCULLIS_SERVER__EXTERNAL_URL", "localhost:8080")],
+            &["start"],
+            "server.external_url",
+        ),
+        (
+            &[("PORTCULLIS_DATABASE__URL", "mysql://x")],
+            &["start"],
+            "database.url",
+        ),
+        (
+            &[("PORTCULLIS_ADMIN__INITIAL_TOKEN", "short")],
+            &["start"],
+            "admin.initial_token",
+        ),
+        (
+            &[("PORTCULLIS_LOG__LEVEL", "info,[")],
+            &["start"],
+            "log.level",
+        ),
+        (
+            &[],
+            &["start", "--config", "missing.toml"],
+            "missing.toml does not exist",
+        ),
     ];
     for (envs, args, expected) in cases {
         let stderr = fails(portcullis(dir.path(), envs).args(*args));
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{expected}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{expected}: {stderr}"
+        );
     }
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
@@ -163,17 +240,29 @@ fn a_port_in_use_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let stderr = fails(portcullis(dir.path(), &[("PORTCULLIS_SERVER__LISTEN", &address)]).arg("start"));
-    assert!(stderr.contains(&format!("cannot listen on {address}")) && stderr.contains("in use"), "{stderr}");
+    let stderr =
+        fails(portcullis(dir.path(), &[("PORTCULLIS_SERVER__LISTEN", &address)]).arg("start"));
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn an_unreachable_database_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("postgres://postgres@127.0.0.1:{unused}/test");
     let stderr = fails(portcullis(dir.path(), &[("PORTCULLIS_DATABASE__URL", &url)]).arg("start"));
-    assert!(stderr.contains("cannot connect to the postgres database") && stderr.contains(&unused.to_string()), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the postgres database")
+            && stderr.contains(&unused.to_string()),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
 
@@ -188,11 +277,17 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
     first.address();
     first.stop();
     let file = dir.path().join("data/portcullis.db");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let count_events = || {
         runtime.block_on(async {
             let pool = sqlx_pool(&file).await;
-            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&pool).await.unwrap();
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             count
         })
     };
@@ -208,10 +303,15 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
         .unwrap();
     });
     let stderr = fails(portcullis(dir.path(), &[]).arg("start"));
-    assert!(stderr.contains("newer than this binary") && stderr.contains("99990101000000"), "{stderr}");
+    assert!(
+        stderr.contains("newer than this binary") && stderr.contains("99990101000000"),
+        "{stderr}"
+    );
     assert_eq!(count_events(), before);
 }
 
 async fn sqlx_pool(file: &Path) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display())).await.unwrap()
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap()
 }

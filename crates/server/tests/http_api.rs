@@ -29,16 +29,27 @@ struct Client {
 
 impl Client {
     fn new(server: &RunningServer) -> Self {
-        Client { http: reqwest::Client::new(), base: format!("http://{}", server.local_addr) }
+        Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", server.local_addr),
+        }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
         }
         let response = request.send().await.unwrap();
         let status = response.status();
@@ -46,20 +57,12 @@ impl Client {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, Some(TOKEN), None).await
+        self.send(reqwest::Method::GET, path, Some(TOKEN), None)
+            .await
     }
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(eventstore::testing::sqlite().await).await })* }
-        mod on_postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { if let Some(h) = eventstore::testing::postgres().await { super::$name(h).await } })* }
-    };
-}
-
-both_backends!(
+eventstore::on_both_backends!(
     health_and_readiness,
     features_can_be_set_and_reset,
     admin_api_requires_a_valid_token,
@@ -71,8 +74,18 @@ both_backends!(
 async fn health_and_readiness(h: Harness) {
     let server = RunningServer::start(config(&h)).await.unwrap();
     let client = Client::new(&server);
-    assert_eq!(client.send(reqwest::Method::GET, "/healthz", None, None).await, (StatusCode::OK, json!({"status": "ok"})));
-    assert_eq!(client.send(reqwest::Method::GET, "/readyz", None, None).await, (StatusCode::OK, json!({"status": "ready"})));
+    assert_eq!(
+        client
+            .send(reqwest::Method::GET, "/healthz", None, None)
+            .await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        client
+            .send(reqwest::Method::GET, "/readyz", None, None)
+            .await,
+        (StatusCode::OK, json!({"status": "ready"}))
+    );
     server.stop().await.unwrap();
 }
 
@@ -81,18 +94,38 @@ async fn features_can_be_set_and_reset(h: Harness) {
     let client = Client::new(&server);
     let (status, list) = client.get("/admin/v1/features").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["features"], json!([{"name": "back_channel_logout", "system": false, "instance": null, "effective": false}]));
+    assert_eq!(
+        list["features"],
+        json!([{"name": "back_channel_logout", "system": false, "instance": null, "effective": false}])
+    );
 
     let (status, set) = client
-        .send(reqwest::Method::PUT, "/admin/v1/features/back_channel_logout", Some(TOKEN), Some(r#"{"enabled": true}"#))
+        .send(
+            reqwest::Method::PUT,
+            "/admin/v1/features/back_channel_logout",
+            Some(TOKEN),
+            Some(r#"{"enabled": true}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(set, json!({"name": "back_channel_logout", "system": false, "instance": true, "effective": true}));
+    assert_eq!(
+        set,
+        json!({"name": "back_channel_logout", "system": false, "instance": true, "effective": true})
+    );
     // Read-your-writes: the very next read shows it.
-    assert_eq!(client.get("/admin/v1/features/back_channel_logout").await.1, set);
+    assert_eq!(
+        client.get("/admin/v1/features/back_channel_logout").await.1,
+        set
+    );
 
-    let (status, reset) =
-        client.send(reqwest::Method::DELETE, "/admin/v1/features/back_channel_logout", Some(TOKEN), None).await;
+    let (status, reset) = client
+        .send(
+            reqwest::Method::DELETE,
+            "/admin/v1/features/back_channel_logout",
+            Some(TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reset["effective"], json!(false));
     assert_eq!(reset["instance"], Value::Null);
@@ -103,20 +136,28 @@ async fn admin_api_requires_a_valid_token(h: Harness) {
     let server = RunningServer::start(config(&h)).await.unwrap();
     let client = Client::new(&server);
     for token in [None, Some("not-a-real-token-but-long-enough")] {
-        let response = client.http.get(format!("{}/admin/v1/features", client.base));
+        let response = client
+            .http
+            .get(format!("{}/admin/v1/features", client.base));
         let response = match token {
             Some(token) => response.bearer_auth(token),
             None => response,
         };
         let response = response.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let body: Value = response.json().await.unwrap();
         match token {
             None => assert_eq!(body["error"], "invalid_request"),
             Some(_) => {
                 assert_eq!(body["error"], "invalid_token");
-                assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+                assert!(
+                    challenge.contains(r#"error="invalid_token""#),
+                    "{challenge}"
+                );
             }
         }
     }
@@ -135,9 +176,19 @@ async fn bad_requests_name_what_is_wrong(h: Harness) {
     let server = RunningServer::start(config(&h)).await.unwrap();
     let client = Client::new(&server);
     let put = |body: &'static str| {
-        client.send(reqwest::Method::PUT, "/admin/v1/features/back_channel_logout", Some(TOKEN), Some(body))
+        client.send(
+            reqwest::Method::PUT,
+            "/admin/v1/features/back_channel_logout",
+            Some(TOKEN),
+            Some(body),
+        )
     };
-    for body in ["{not json", r#"{"enabled": "yes"}"#, r#"{"enable": true}"#, "{}"] {
+    for body in [
+        "{not json",
+        r#"{"enabled": "yes"}"#,
+        r#"{"enable": true}"#,
+        "{}",
+    ] {
         let (status, error) = put(body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error["error"], "invalid_request");
@@ -145,10 +196,21 @@ async fn bad_requests_name_what_is_wrong(h: Harness) {
     }
     let (status, error) = client.get("/admin/v1/features/warp_drive").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(error["error_description"].as_str().unwrap().contains("back_channel_logout"));
-    assert_eq!(client.get("/no/such/endpoint").await.0, StatusCode::NOT_FOUND);
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("back_channel_logout")
+    );
+    assert_eq!(
+        client.get("/no/such/endpoint").await.0,
+        StatusCode::NOT_FOUND
+    );
     // Nothing was changed by the rejected requests.
-    assert_eq!(client.get("/admin/v1/features/back_channel_logout").await.1["instance"], Value::Null);
+    assert_eq!(
+        client.get("/admin/v1/features/back_channel_logout").await.1["instance"],
+        Value::Null
+    );
     server.stop().await.unwrap();
 }
 
@@ -158,9 +220,17 @@ async fn system_feature_comes_from_config(h: Harness) {
     let server = RunningServer::start(config).await.unwrap();
     let client = Client::new(&server);
     let (_, feature) = client.get("/admin/v1/features/back_channel_logout").await;
-    assert_eq!(feature, json!({"name": "back_channel_logout", "system": true, "instance": null, "effective": true}));
+    assert_eq!(
+        feature,
+        json!({"name": "back_channel_logout", "system": true, "instance": null, "effective": true})
+    );
     let (_, off) = client
-        .send(reqwest::Method::PUT, "/admin/v1/features/back_channel_logout", Some(TOKEN), Some(r#"{"enabled": false}"#))
+        .send(
+            reqwest::Method::PUT,
+            "/admin/v1/features/back_channel_logout",
+            Some(TOKEN),
+            Some(r#"{"enabled": false}"#),
+        )
         .await;
     assert_eq!(off["effective"], json!(false), "the instance value wins");
     server.stop().await.unwrap();
@@ -170,7 +240,12 @@ async fn state_survives_a_restart(h: Harness) {
     let first = RunningServer::start(config(&h)).await.unwrap();
     let client = Client::new(&first);
     client
-        .send(reqwest::Method::PUT, "/admin/v1/features/back_channel_logout", Some(TOKEN), Some(r#"{"enabled": true}"#))
+        .send(
+            reqwest::Method::PUT,
+            "/admin/v1/features/back_channel_logout",
+            Some(TOKEN),
+            Some(r#"{"enabled": true}"#),
+        )
         .await;
     let instance = client.get("/admin/v1/features").await.1["instance_id"].clone();
     first.stop().await.unwrap();
@@ -188,14 +263,27 @@ async fn state_survives_a_restart(h: Harness) {
 /// made through one is seen by the other (woken by LISTEN/NOTIFY, not a restart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_one_postgres_database() {
-    let Some(h) = eventstore::testing::postgres().await else { return };
-    let (a, b) = tokio::join!(RunningServer::start(config(&h)), RunningServer::start(config(&h)));
+    let Some(h) = eventstore::testing::postgres().await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        RunningServer::start(config(&h)),
+        RunningServer::start(config(&h))
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     let (client_a, client_b) = (Client::new(&a), Client::new(&b));
-    assert_eq!(client_a.get("/admin/v1/features").await.1["instance_id"], client_b.get("/admin/v1/features").await.1["instance_id"]);
+    assert_eq!(
+        client_a.get("/admin/v1/features").await.1["instance_id"],
+        client_b.get("/admin/v1/features").await.1["instance_id"]
+    );
 
     client_a
-        .send(reqwest::Method::PUT, "/admin/v1/features/back_channel_logout", Some(TOKEN), Some(r#"{"enabled": true}"#))
+        .send(
+            reqwest::Method::PUT,
+            "/admin/v1/features/back_channel_logout",
+            Some(TOKEN),
+            Some(r#"{"enabled": true}"#),
+        )
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -203,7 +291,10 @@ async fn replicas_share_one_postgres_database() {
         if feature["effective"] == json!(true) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "replica b never saw the change");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica b never saw the change"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     a.stop().await.unwrap();

@@ -88,16 +88,23 @@ impl AdminToken {
     /// Decides `AddAdminToken` for a token the caller generated or was given.
     pub fn add(&self, token: &str, description: &str) -> Result<Vec<AdminTokenEvent>, DomainError> {
         if self.exists {
-            return Err(DomainError::Invalid { field: "token_id", reason: "the token already exists".into() });
+            return Err(DomainError::Invalid {
+                field: "token_id",
+                reason: "the token already exists".into(),
+            });
         }
         check_token(token)?;
-        Ok(vec![AdminTokenEvent::Added(AdminTokenAdded { token_hash: hash_token(token), description: description.into() })])
+        Ok(vec![AdminTokenEvent::Added(AdminTokenAdded {
+            token_hash: hash_token(token),
+            description: description.into(),
+        })])
     }
 }
 
 /// Rejects tokens too short to resist guessing.
 pub fn check_token(token: &str) -> Result<(), DomainError> {
-    if token.len() < MIN_TOKEN_LENGTH || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if token.len() < MIN_TOKEN_LENGTH || token.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(DomainError::Invalid {
             field: "admin.initial_token",
             reason: format!(
@@ -127,7 +134,9 @@ mod tests {
     fn only_the_hash_is_recorded() {
         let token = generate_token();
         let events = AdminToken::default().add(&token, "initial").unwrap();
-        let AdminTokenEvent::Added(added) = &events[0] else { panic!("expected added") };
+        let AdminTokenEvent::Added(added) = &events[0] else {
+            panic!("expected added")
+        };
         assert_eq!(added.token_hash, hash_token(&token));
         assert!(!events[0].payload().contains(&token));
     }
@@ -135,8 +144,15 @@ mod tests {
     #[test]
     fn short_tokens_are_refused() {
         assert!(AdminToken::default().add("short", "x").is_err());
-        assert!(AdminToken::default().add("has a space in it but is long enough", "x").is_err());
-        let existing = AdminToken { exists: true, revoked: false };
+        assert!(
+            AdminToken::default()
+                .add("has a space in it but is long enough", "x")
+                .is_err()
+        );
+        let existing = AdminToken {
+            exists: true,
+            revoked: false,
+        };
         assert!(existing.add(&generate_token(), "x").is_err());
     }
 }

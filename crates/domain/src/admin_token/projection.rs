@@ -21,8 +21,7 @@ impl Projection for AdminTokenProjection {
     }
 
     fn schema(&self) -> &'static [&'static str] {
-        &[
-            "CREATE TABLE IF NOT EXISTS admin_tokens (
+        &["CREATE TABLE IF NOT EXISTS admin_tokens (
                 instance_id TEXT NOT NULL,
                 token_id    TEXT NOT NULL,
                 token_hash  TEXT NOT NULL UNIQUE,
@@ -30,8 +29,7 @@ impl Projection for AdminTokenProjection {
                 revoked     BOOLEAN NOT NULL,
                 created_at  TEXT NOT NULL,
                 PRIMARY KEY (instance_id, token_id)
-            )",
-        ]
+            )"]
     }
 
     async fn apply(&self, tx: &mut dyn ReadModelTx, event: &StoredEvent) -> Result<(), BoxError> {
@@ -78,7 +76,10 @@ pub struct AdminPrincipal {
 
 impl AdminPrincipal {
     /// The principal a presented token belongs to, if it is known and not revoked.
-    pub async fn authenticate(store: &dyn EventStore, token: &str) -> Result<Option<Self>, DomainError> {
+    pub async fn authenticate(
+        store: &dyn EventStore,
+        token: &str,
+    ) -> Result<Option<Self>, DomainError> {
         let rows = store
             .query(
                 "SELECT instance_id, token_id FROM admin_tokens WHERE token_hash = $1 AND revoked = $2",
@@ -86,7 +87,12 @@ impl AdminPrincipal {
             )
             .await?;
         rows.first()
-            .map(|row| Ok(AdminPrincipal { instance_id: row.text(0)?.to_owned(), token_id: row.text(1)?.to_owned() }))
+            .map(|row| {
+                Ok(AdminPrincipal {
+                    instance_id: row.text(0)?.to_owned(),
+                    token_id: row.text(1)?.to_owned(),
+                })
+            })
             .transpose()
     }
 }

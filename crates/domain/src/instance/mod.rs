@@ -82,7 +82,9 @@ impl DomainEvent for InstanceEvent {
     fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
         Ok(match event_type {
             "instance.added" => InstanceEvent::Added(serde_json::from_str(payload)?),
-            "instance.external_url.changed" => InstanceEvent::ExternalUrlChanged(serde_json::from_str(payload)?),
+            "instance.external_url.changed" => {
+                InstanceEvent::ExternalUrlChanged(serde_json::from_str(payload)?)
+            }
             "instance.feature.set" => InstanceEvent::FeatureSet(serde_json::from_str(payload)?),
             "instance.feature.reset" => InstanceEvent::FeatureReset(serde_json::from_str(payload)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
@@ -111,7 +113,9 @@ impl Aggregate for Instance {
                 self.exists = true;
                 self.external_url = added.external_url.clone();
             }
-            InstanceEvent::ExternalUrlChanged(changed) => self.external_url = changed.external_url.clone(),
+            InstanceEvent::ExternalUrlChanged(changed) => {
+                self.external_url = changed.external_url.clone()
+            }
             InstanceEvent::FeatureSet(set) => {
                 self.features.insert(set.feature.clone(), set.enabled);
             }
@@ -124,9 +128,17 @@ impl Aggregate for Instance {
 
 impl Instance {
     /// Decides `AddInstance`.
-    pub fn add(&self, name: &str, external_url: &str, default: bool) -> Result<Vec<InstanceEvent>, DomainError> {
+    pub fn add(
+        &self,
+        name: &str,
+        external_url: &str,
+        default: bool,
+    ) -> Result<Vec<InstanceEvent>, DomainError> {
         if self.exists {
-            return Err(DomainError::Invalid { field: "instance_id", reason: "the instance already exists".into() });
+            return Err(DomainError::Invalid {
+                field: "instance_id",
+                reason: "the instance already exists".into(),
+            });
         }
         Ok(vec![InstanceEvent::Added(InstanceAdded {
             name: name.to_owned(),
@@ -136,21 +148,35 @@ impl Instance {
     }
 
     /// Decides `ChangeExternalUrl`; nothing to record when it is unchanged.
-    pub fn change_external_url(&self, external_url: &str) -> Result<Vec<InstanceEvent>, DomainError> {
+    pub fn change_external_url(
+        &self,
+        external_url: &str,
+    ) -> Result<Vec<InstanceEvent>, DomainError> {
         self.require_exists()?;
         if self.external_url == external_url {
             return Ok(vec![]);
         }
-        Ok(vec![InstanceEvent::ExternalUrlChanged(ExternalUrlChanged { external_url: external_url.to_owned() })])
+        Ok(vec![InstanceEvent::ExternalUrlChanged(
+            ExternalUrlChanged {
+                external_url: external_url.to_owned(),
+            },
+        )])
     }
 
     /// Decides `SetInstanceFeature`; nothing to record when the value is already set.
-    pub fn set_feature(&self, feature: Feature, enabled: bool) -> Result<Vec<InstanceEvent>, DomainError> {
+    pub fn set_feature(
+        &self,
+        feature: Feature,
+        enabled: bool,
+    ) -> Result<Vec<InstanceEvent>, DomainError> {
         self.require_exists()?;
         if self.features.get(feature.name()) == Some(&enabled) {
             return Ok(vec![]);
         }
-        Ok(vec![InstanceEvent::FeatureSet(FeatureSet { feature: feature.name().to_owned(), enabled })])
+        Ok(vec![InstanceEvent::FeatureSet(FeatureSet {
+            feature: feature.name().to_owned(),
+            enabled,
+        })])
     }
 
     /// Decides `ResetInstanceFeature`; nothing to record when no instance value is set.
@@ -159,11 +185,17 @@ impl Instance {
         if !self.features.contains_key(feature.name()) {
             return Ok(vec![]);
         }
-        Ok(vec![InstanceEvent::FeatureReset(FeatureReset { feature: feature.name().to_owned() })])
+        Ok(vec![InstanceEvent::FeatureReset(FeatureReset {
+            feature: feature.name().to_owned(),
+        })])
     }
 
     fn require_exists(&self) -> Result<(), DomainError> {
-        if self.exists { Ok(()) } else { Err(DomainError::NotFound("instance".into())) }
+        if self.exists {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound("instance".into()))
+        }
     }
 }
 
@@ -178,50 +210,106 @@ mod tests {
     }
 
     fn added() -> InstanceEvent {
-        InstanceEvent::Added(InstanceAdded { name: "default".into(), external_url: "http://localhost:8080".into(), default: true })
+        InstanceEvent::Added(InstanceAdded {
+            name: "default".into(),
+            external_url: "http://localhost:8080".into(),
+            default: true,
+        })
     }
 
     #[test]
     fn setting_a_feature_records_it_once() {
         let instance = given(&[added()]);
-        let events = instance.set_feature(Feature::BackChannelLogout, true).unwrap();
+        let events = instance
+            .set_feature(Feature::BackChannelLogout, true)
+            .unwrap();
         assert_eq!(
             events,
-            [InstanceEvent::FeatureSet(FeatureSet { feature: "back_channel_logout".into(), enabled: true })]
+            [InstanceEvent::FeatureSet(FeatureSet {
+                feature: "back_channel_logout".into(),
+                enabled: true
+            })]
         );
         let instance = given(&[added(), events[0].clone()]);
-        assert!(instance.set_feature(Feature::BackChannelLogout, true).unwrap().is_empty());
-        assert_eq!(instance.set_feature(Feature::BackChannelLogout, false).unwrap().len(), 1);
+        assert!(
+            instance
+                .set_feature(Feature::BackChannelLogout, true)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            instance
+                .set_feature(Feature::BackChannelLogout, false)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn resetting_an_unset_feature_records_nothing() {
         let instance = given(&[added()]);
-        assert!(instance.reset_feature(Feature::BackChannelLogout).unwrap().is_empty());
-        let set = InstanceEvent::FeatureSet(FeatureSet { feature: "back_channel_logout".into(), enabled: false });
+        assert!(
+            instance
+                .reset_feature(Feature::BackChannelLogout)
+                .unwrap()
+                .is_empty()
+        );
+        let set = InstanceEvent::FeatureSet(FeatureSet {
+            feature: "back_channel_logout".into(),
+            enabled: false,
+        });
         let instance = given(&[added(), set]);
-        assert_eq!(instance.reset_feature(Feature::BackChannelLogout).unwrap().len(), 1);
+        assert_eq!(
+            instance
+                .reset_feature(Feature::BackChannelLogout)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn commands_on_a_missing_instance_are_rejected() {
         let missing = Instance::default();
-        assert!(matches!(missing.set_feature(Feature::BackChannelLogout, true), Err(DomainError::NotFound(_))));
-        assert!(matches!(given(&[added()]).add("x", "http://x", false), Err(DomainError::Invalid { .. })));
+        assert!(matches!(
+            missing.set_feature(Feature::BackChannelLogout, true),
+            Err(DomainError::NotFound(_))
+        ));
+        assert!(matches!(
+            given(&[added()]).add("x", "http://x", false),
+            Err(DomainError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn events_round_trip_and_unknown_ones_are_refused() {
         let events = [
             added(),
-            InstanceEvent::ExternalUrlChanged(ExternalUrlChanged { external_url: "https://id.example".into() }),
-            InstanceEvent::FeatureSet(FeatureSet { feature: "future_flag".into(), enabled: true }),
-            InstanceEvent::FeatureReset(FeatureReset { feature: "back_channel_logout".into() }),
+            InstanceEvent::ExternalUrlChanged(ExternalUrlChanged {
+                external_url: "https://id.example".into(),
+            }),
+            InstanceEvent::FeatureSet(FeatureSet {
+                feature: "future_flag".into(),
+                enabled: true,
+            }),
+            InstanceEvent::FeatureReset(FeatureReset {
+                feature: "back_channel_logout".into(),
+            }),
         ];
         for event in events {
-            assert_eq!(InstanceEvent::decode(event.event_type(), &event.payload()).unwrap(), event);
+            assert_eq!(
+                InstanceEvent::decode(event.event_type(), &event.payload()).unwrap(),
+                event
+            );
         }
-        assert!(matches!(InstanceEvent::decode("instance.exploded", "{}"), Err(DecodeError::UnknownType(_))));
-        assert!(matches!(InstanceEvent::decode("instance.added", r#"{"name": 3}"#), Err(DecodeError::Payload(_))));
+        assert!(matches!(
+            InstanceEvent::decode("instance.exploded", "{}"),
+            Err(DecodeError::UnknownType(_))
+        ));
+        assert!(matches!(
+            InstanceEvent::decode("instance.added", r#"{"name": 3}"#),
+            Err(DecodeError::Payload(_))
+        ));
     }
 }

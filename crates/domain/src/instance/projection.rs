@@ -110,7 +110,10 @@ impl InstanceView {
     }
 
     /// The instance with this id.
-    pub async fn by_id(store: &dyn EventStore, instance_id: &str) -> Result<Option<Self>, DomainError> {
+    pub async fn by_id(
+        store: &dyn EventStore,
+        instance_id: &str,
+    ) -> Result<Option<Self>, DomainError> {
         let rows = store
             .query(
                 "SELECT instance_id, name, external_url, is_default FROM instances WHERE instance_id = $1",
@@ -129,10 +132,18 @@ impl InstanceView {
     }
 
     /// The instance-level feature values of an instance, by name.
-    pub async fn feature_values(store: &dyn EventStore, instance_id: &str) -> Result<BTreeMap<String, bool>, DomainError> {
+    pub async fn feature_values(
+        store: &dyn EventStore,
+        instance_id: &str,
+    ) -> Result<BTreeMap<String, bool>, DomainError> {
         let rows = store
-            .query("SELECT feature, enabled FROM instance_features WHERE instance_id = $1", &[instance_id.into()])
+            .query(
+                "SELECT feature, enabled FROM instance_features WHERE instance_id = $1",
+                &[instance_id.into()],
+            )
             .await?;
-        rows.iter().map(|row| Ok((row.text(0)?.to_owned(), row.bool(1)?))).collect()
+        rows.iter()
+            .map(|row| Ok((row.text(0)?.to_owned(), row.bool(1)?)))
+            .collect()
     }
 }

@@ -3,14 +3,13 @@
 
 #![allow(dead_code)]
 
-
 use async_trait::async_trait;
 use chrono::Utc;
+pub use eventstore::testing::{Harness, settle};
 use eventstore::{
-    AggregateAppend, AggregateRef, BoxError, EventStore, NewEvent, Projection, ReadModelTx, SqlValue, StartFrom,
-    StoredEvent,
+    AggregateAppend, AggregateRef, BoxError, EventStore, NewEvent, Projection, ReadModelTx,
+    SqlValue, StartFrom, StoredEvent,
 };
-pub use eventstore::testing::{Harness, postgres, settle, sqlite};
 
 pub fn aggregate(instance: &str, id: &str) -> AggregateRef {
     AggregateRef::new(instance, "thing", id)
@@ -85,5 +84,13 @@ pub async fn ledger(store: &dyn EventStore) -> Vec<(String, String, i64)> {
         .query("SELECT instance_id, aggregate_id, sequence FROM test_ledger ORDER BY instance_id, aggregate_id, sequence", &[])
         .await
         .unwrap();
-    rows.iter().map(|row| (row.text(0).unwrap().into(), row.text(1).unwrap().into(), row.int(2).unwrap())).collect()
+    rows.iter()
+        .map(|row| {
+            (
+                row.text(0).unwrap().into(),
+                row.text(1).unwrap().into(),
+                row.int(2).unwrap(),
+            )
+        })
+        .collect()
 }

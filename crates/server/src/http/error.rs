@@ -43,29 +43,65 @@ struct ErrorBody<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, description, field) = match &self {
-            ApiError::Unauthorized { token_presented: false } => {
-                (StatusCode::UNAUTHORIZED, "invalid_request", "send an admin token as `Authorization: Bearer <token>`", None)
-            }
-            ApiError::Unauthorized { token_presented: true } => {
-                (StatusCode::UNAUTHORIZED, "invalid_token", "the admin token is unknown or revoked", None)
-            }
-            ApiError::Invalid { field, message } => (StatusCode::BAD_REQUEST, "invalid_request", message.as_str(), Some(field.as_str())),
+            ApiError::Unauthorized {
+                token_presented: false,
+            } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "send an admin token as `Authorization: Bearer <token>`",
+                None,
+            ),
+            ApiError::Unauthorized {
+                token_presented: true,
+            } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the admin token is unknown or revoked",
+                None,
+            ),
+            ApiError::Invalid { field, message } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                message.as_str(),
+                Some(field.as_str()),
+            ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.as_str(), None),
             ApiError::Conflict(what) => (StatusCode::CONFLICT, "conflict", what.as_str(), None),
-            ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", why.as_str(), None),
+            ApiError::Unavailable(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                why.as_str(),
+                None,
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server failed; see its log", None)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the server failed; see its log",
+                    None,
+                )
             }
         };
-        let mut response = (status, Json(ErrorBody { error: code, error_description: description, field })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                error_description: description,
+                field,
+            }),
+        )
+            .into_response();
         if let ApiError::Unauthorized { token_presented } = self {
             let challenge = if token_presented {
                 r#"Bearer realm="portcullis-admin", error="invalid_token""#
             } else {
                 r#"Bearer realm="portcullis-admin""#
             };
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }
@@ -74,11 +110,16 @@ impl IntoResponse for ApiError {
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {
-            DomainError::Invalid { field, reason } => ApiError::Invalid { field: field.into(), message: reason },
+            DomainError::Invalid { field, reason } => ApiError::Invalid {
+                field: field.into(),
+                message: reason,
+            },
             DomainError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             DomainError::Conflict(error) => ApiError::Conflict(format!("{error}")),
             DomainError::Wait(error) => ApiError::Unavailable(error.to_string()),
-            other @ (DomainError::UnreadableEvent { .. } | DomainError::Store(_)) => ApiError::Internal(other.to_string()),
+            other @ (DomainError::UnreadableEvent { .. } | DomainError::Store(_)) => {
+                ApiError::Internal(other.to_string())
+            }
         }
     }
 }

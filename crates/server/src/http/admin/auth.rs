@@ -14,10 +14,15 @@ pub struct Admin(pub AdminPrincipal);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
-            return Err(ApiError::Unauthorized { token_presented: false });
+            return Err(ApiError::Unauthorized {
+                token_presented: false,
+            });
         };
         let token = value
             .to_str()
@@ -26,10 +31,14 @@ impl FromRequestParts<AppState> for Admin {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
-            .ok_or(ApiError::Unauthorized { token_presented: false })?;
+            .ok_or(ApiError::Unauthorized {
+                token_presented: false,
+            })?;
         match state.domain.authenticate_admin(token).await? {
             Some(principal) => Ok(Admin(principal)),
-            None => Err(ApiError::Unauthorized { token_presented: true }),
+            None => Err(ApiError::Unauthorized {
+                token_presented: true,
+            }),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! `/admin/v1/features`: read and set the instance's feature flags.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use axum::Router;
 use domain::{Feature, FeatureState};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,12 @@ pub struct FeatureBody {
 
 impl From<FeatureState> for FeatureBody {
     fn from(state: FeatureState) -> Self {
-        FeatureBody { name: state.feature.name(), system: state.system, instance: state.instance, effective: state.effective }
+        FeatureBody {
+            name: state.feature.name(),
+            system: state.system,
+            instance: state.instance,
+            effective: state.effective,
+        }
     }
 }
 
@@ -58,13 +63,22 @@ pub struct SetFeature {
 fn feature(name: &str) -> Result<Feature, ApiError> {
     Feature::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Feature::ALL.iter().map(|feature| feature.name()).collect();
-        ApiError::NotFound(format!("feature {name:?} does not exist; known features: {}", known.join(", ")))
+        ApiError::NotFound(format!(
+            "feature {name:?} does not exist; known features: {}",
+            known.join(", ")
+        ))
     })
 }
 
-async fn list(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<FeatureList>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Json<FeatureList>, ApiError> {
     let features = state.domain.features(&admin.instance_id).await?;
-    Ok(Json(FeatureList { instance_id: admin.instance_id, features: features.into_iter().map(Into::into).collect() }))
+    Ok(Json(FeatureList {
+        instance_id: admin.instance_id,
+        features: features.into_iter().map(Into::into).collect(),
+    }))
 }
 
 async fn read(
@@ -72,7 +86,13 @@ async fn read(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<FeatureBody>, ApiError> {
-    Ok(Json(state.domain.feature(&admin.instance_id, feature(&name)?).await?.into()))
+    Ok(Json(
+        state
+            .domain
+            .feature(&admin.instance_id, feature(&name)?)
+            .await?
+            .into(),
+    ))
 }
 
 async fn set(
@@ -84,9 +104,18 @@ async fn set(
     let feature = feature(&name)?;
     let Json(body) = body.map_err(|rejection| ApiError::Invalid {
         field: "enabled".into(),
-        message: format!("expected a JSON body like {{\"enabled\": true}}: {}", rejection.body_text()),
+        message: format!(
+            "expected a JSON body like {{\"enabled\": true}}: {}",
+            rejection.body_text()
+        ),
     })?;
-    Ok(Json(state.domain.set_feature(&admin, feature, body.enabled).await?.into()))
+    Ok(Json(
+        state
+            .domain
+            .set_feature(&admin, feature, body.enabled)
+            .await?
+            .into(),
+    ))
 }
 
 async fn reset(
@@ -94,5 +123,11 @@ async fn reset(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<FeatureBody>, ApiError> {
-    Ok(Json(state.domain.reset_feature(&admin, feature(&name)?).await?.into()))
+    Ok(Json(
+        state
+            .domain
+            .reset_feature(&admin, feature(&name)?)
+            .await?
+            .into(),
+    ))
 }

@@ -14,10 +14,12 @@ pub mod features;
 pub mod instance;
 mod service;
 pub mod system;
+pub mod user;
 
 pub use admin_token::AdminPrincipal;
 pub use clock::{Clock, FixedClock};
 pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};
 pub use instance::InstanceView;
-pub use service::{Domain, DomainOptions, SetupOutcome, SetupRequest};
+pub use service::{Domain, DomainOptions, NewUser, SetupOutcome, SetupRequest};
+pub use user::{Profile, UserState, UserView};

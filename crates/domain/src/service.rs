@@ -14,6 +14,10 @@ use crate::error::DomainError;
 use crate::features::{Feature, FeatureState, SystemFeatures};
 use crate::instance::{Instance, InstanceProjection, InstanceView};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
+use crate::user::{
+    Profile, User, UserProjection, UserView, Username, hash_password, normalize_username,
+    verify_password,
+};
 
 /// How often a command is retried after losing a race to another writer.
 const CONFLICT_RETRIES: usize = 5;
@@ -35,6 +39,17 @@ pub struct SetupOutcome {
     /// A token generated on this start, to be shown once; `None` when setup had already
     /// happened or the token came from configuration.
     pub generated_admin_token: Option<String>,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The login name.
+    pub username: String,
+    /// Profile data.
+    pub profile: Profile,
+    /// The initial password, in clear (hashed before anything is stored).
+    pub password: String,
 }
 
 /// Settings of the domain layer.
@@ -84,7 +99,11 @@ impl Domain {
 
     /// Every projection the domain's read models need.
     pub fn projections() -> Vec<Arc<dyn Projection>> {
-        vec![Arc::new(InstanceProjection), Arc::new(AdminTokenProjection)]
+        vec![
+            Arc::new(InstanceProjection),
+            Arc::new(AdminTokenProjection),
+            Arc::new(UserProjection),
+        ]
     }
 
     /// Installs the projections (their tables and starting points).
@@ -320,4 +339,185 @@ impl Domain {
         self.store.check_ready().await?;
         self.default_instance().await.map(drop)
     }
+
+    /// Hashes on a blocking thread: argon2id takes tens of milliseconds on purpose.
+    async fn hash(password: String) -> Result<String, DomainError> {
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|error| DomainError::Invalid {
+                field: "password",
+                reason: format!("hashing was interrupted: {error}"),
+            })?
+            .map_err(|error| DomainError::Invalid {
+                field: "password",
+                reason: error.to_string(),
+            })
+    }
+
+    /// Creates a human user with a unique login name.
+    pub async fn add_user(
+        &self,
+        actor: &AdminPrincipal,
+        new: NewUser,
+    ) -> Result<UserView, DomainError> {
+        let instance_id = &actor.instance_id;
+        let name = normalize_username(&new.username)?;
+        // Validate before the slow hash; the full decision is made below with it.
+        new.profile.validate()?;
+        let password_hash = Self::hash(new.password).await?;
+        let user_id = uuid::Uuid::now_v7().to_string();
+        let mut attempt = 0;
+        loop {
+            let username =
+                Loaded::<Username>::load(self.store.as_ref(), instance_id, &name).await?;
+            let claim = username.state.claim(&user_id)?;
+            let added =
+                User::default().add(&new.username, new.profile.clone(), password_hash.clone())?;
+            let stamp = self.stamp(&actor.token_id);
+            let appends = [
+                username.append(&claim, &stamp),
+                create::<User>(instance_id, &user_id, &added, &stamp),
+            ];
+            match self.commit(&appends).await {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                Err(other) => return Err(other),
+                Ok(_) => return self.user(instance_id, &user_id).await,
+            }
+        }
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, instance_id: &str, user_id: &str) -> Result<UserView, DomainError> {
+        UserView::by_id(self.store.as_ref(), instance_id, user_id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("user {user_id}")))
+    }
+
+    /// A page of users ordered by login name, after `after_username`.
+    pub async fn users(
+        &self,
+        instance_id: &str,
+        after_username: &str,
+        limit: u32,
+    ) -> Result<Vec<UserView>, DomainError> {
+        UserView::list(
+            self.store.as_ref(),
+            instance_id,
+            after_username,
+            i64::from(limit.clamp(1, 500)),
+        )
+        .await
+    }
+
+    /// Replaces a user's profile.
+    pub async fn change_profile(
+        &self,
+        actor: &AdminPrincipal,
+        user_id: &str,
+        profile: Profile,
+    ) -> Result<UserView, DomainError> {
+        self.execute::<User, _>(&actor.instance_id, user_id, &actor.token_id, |user| {
+            user.change_profile(profile.clone())
+        })
+        .await?;
+        self.user(&actor.instance_id, user_id).await
+    }
+
+    /// Sets a new password.
+    pub async fn set_password(
+        &self,
+        actor: &AdminPrincipal,
+        user_id: &str,
+        password: String,
+    ) -> Result<(), DomainError> {
+        let password_hash = Self::hash(password).await?;
+        self.execute::<User, _>(&actor.instance_id, user_id, &actor.token_id, |user| {
+            user.set_password(password_hash.clone())
+        })
+        .await
+    }
+
+    /// Stops a user from signing in.
+    pub async fn deactivate_user(
+        &self,
+        actor: &AdminPrincipal,
+        user_id: &str,
+    ) -> Result<UserView, DomainError> {
+        self.execute::<User, _>(
+            &actor.instance_id,
+            user_id,
+            &actor.token_id,
+            User::deactivate,
+        )
+        .await?;
+        self.user(&actor.instance_id, user_id).await
+    }
+
+    /// Lets a deactivated user sign in again.
+    pub async fn reactivate_user(
+        &self,
+        actor: &AdminPrincipal,
+        user_id: &str,
+    ) -> Result<UserView, DomainError> {
+        self.execute::<User, _>(
+            &actor.instance_id,
+            user_id,
+            &actor.token_id,
+            User::reactivate,
+        )
+        .await?;
+        self.user(&actor.instance_id, user_id).await
+    }
+
+    /// Removes a user and frees the login name, in one transaction.
+    pub async fn remove_user(
+        &self,
+        actor: &AdminPrincipal,
+        user_id: &str,
+    ) -> Result<(), DomainError> {
+        let instance_id = &actor.instance_id;
+        let mut attempt = 0;
+        loop {
+            let user = Loaded::<User>::load(self.store.as_ref(), instance_id, user_id).await?;
+            let removed = user.state.remove()?;
+            let name = normalize_username(&user.state.username)?;
+            let username =
+                Loaded::<Username>::load(self.store.as_ref(), instance_id, &name).await?;
+            let released = username.state.release(user_id);
+            let stamp = self.stamp(&actor.token_id);
+            let mut appends = vec![user.append(&removed, &stamp)];
+            if !released.is_empty() {
+                appends.push(username.append(&released, &stamp));
+            }
+            match self.commit(&appends).await {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Checks a sign-in: the user a login name or e-mail refers to, if active and the password
+    /// matches. Never says which part was wrong.
+    pub async fn check_password(
+        &self,
+        instance_id: &str,
+        login: &str,
+        password: String,
+    ) -> Result<Option<UserView>, DomainError> {
+        let user = UserView::by_login(self.store.as_ref(), instance_id, login).await?;
+        // Hash even for unknown users, so timing does not tell whether a login name exists.
+        let hash = user
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.clone(), |user| user.password_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+            .await
+            .unwrap_or(false);
+        Ok(user.filter(|user| matches && user.state == crate::user::UserState::Active))
+    }
 }
+
+/// A real argon2id hash (same cost as users' hashes), verified against when the login name is
+/// unknown.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    hash_password("no user has this password").expect("hashing a fixed valid password succeeds")
+});

@@ -244,3 +244,148 @@ async fn unreadable_instance_event_is_named() {
         .unwrap();
     assert_eq!(events.len(), 2);
 }
+
+mod users {
+    use super::*;
+    use domain::{AdminPrincipal, NewUser, Profile, UserState};
+
+    async fn admin(domain: &Domain) -> AdminPrincipal {
+        let token = domain
+            .setup(&request("http://localhost:8080", None))
+            .await
+            .unwrap()
+            .generated_admin_token
+            .unwrap();
+        domain.authenticate_admin(&token).await.unwrap().unwrap()
+    }
+
+    fn alice() -> NewUser {
+        NewUser {
+            username: "Alice".into(),
+            profile: Profile {
+                email: Some("alice@example.com".into()),
+                ..Profile::default()
+            },
+            password: "correct horse battery".into(),
+        }
+    }
+
+    eventstore::on_both_backends!(
+        login_names_are_unique_and_freed_on_removal,
+        sign_in_checks_password_and_state
+    );
+
+    async fn login_names_are_unique_and_freed_on_removal(h: Harness) {
+        let domain = domain(h.store.clone(), SystemFeatures::default());
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let (first, second) = tokio::join!(
+            domain.add_user(&admin, alice()),
+            domain.add_user(&admin, alice())
+        );
+        let (created, refused) = match (first, second) {
+            (Ok(user), Err(error)) | (Err(error), Ok(user)) => (user, error),
+            other => panic!("exactly one of two concurrent registrations must win: {other:?}"),
+        };
+        assert!(
+            matches!(
+                refused,
+                DomainError::Invalid {
+                    field: "username",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        let mut lower = alice();
+        lower.username = "alice".into();
+        assert!(matches!(
+            domain.add_user(&admin, lower.clone()).await,
+            Err(DomainError::Invalid {
+                field: "username",
+                ..
+            })
+        ));
+
+        domain.remove_user(&admin, &created.user_id).await.unwrap();
+        assert!(matches!(
+            domain.user(&admin.instance_id, &created.user_id).await,
+            Err(DomainError::NotFound(_))
+        ));
+        let again = domain.add_user(&admin, lower).await.unwrap();
+        assert_ne!(again.user_id, created.user_id);
+    }
+
+    async fn sign_in_checks_password_and_state(h: Harness) {
+        let domain = domain(h.store.clone(), SystemFeatures::default());
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let user = domain.add_user(&admin, alice()).await.unwrap();
+        assert!(user.password_hash.starts_with("$argon2id$"));
+        let instance = &admin.instance_id;
+        let check = |login: &'static str, password: &'static str| {
+            domain.check_password(instance, login, password.into())
+        };
+        assert_eq!(
+            check("alice", "correct horse battery")
+                .await
+                .unwrap()
+                .unwrap()
+                .user_id,
+            user.user_id
+        );
+        assert!(
+            check("ALICE@example.com", "correct horse battery")
+                .await
+                .unwrap()
+                .is_some(),
+            "by e-mail"
+        );
+        assert!(check("alice", "wrong password").await.unwrap().is_none());
+        assert!(
+            check("nobody", "correct horse battery")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let inactive = domain.deactivate_user(&admin, &user.user_id).await.unwrap();
+        assert_eq!(inactive.state, UserState::Inactive);
+        assert!(
+            check("alice", "correct horse battery")
+                .await
+                .unwrap()
+                .is_none(),
+            "inactive users cannot sign in"
+        );
+        domain.reactivate_user(&admin, &user.user_id).await.unwrap();
+        domain
+            .set_password(&admin, &user.user_id, "a new long password".into())
+            .await
+            .unwrap();
+        assert!(
+            check("alice", "correct horse battery")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            check("alice", "a new long password")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let short = domain
+            .set_password(&admin, &user.user_id, "short".into())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            short,
+            DomainError::Invalid {
+                field: "password",
+                ..
+            }
+        ));
+        assert_eq!(domain.users(instance, "", 10).await.unwrap().len(), 1);
+    }
+}

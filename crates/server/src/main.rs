@@ -49,12 +49,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Start { config } => {
+            // Handlers first: a signal during startup then stops the server gracefully.
+            let stop = server::startup::shutdown_signal()?;
             let config = Config::load(config.as_deref())?;
             telemetry::init(&config.log);
-            RunningServer::start(config)
-                .await?
-                .run_until_signalled()
-                .await
+            RunningServer::start(config).await?.run_until(stop).await
         }
     }
 }

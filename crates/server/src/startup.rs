@@ -133,23 +133,12 @@ impl RunningServer {
         })
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
-        let terminate = async {
-            #[cfg(unix)]
-            {
-                let mut signal =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                signal.recv().await;
-            }
-            #[cfg(not(unix))]
-            std::future::pending::<()>().await;
-            Ok::<(), std::io::Error>(())
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            result = terminate => result?,
-        }
+    /// Serves until `stop_signal` resolves, then shuts down gracefully.
+    pub async fn run_until(
+        self,
+        stop_signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        stop_signal.await;
         tracing::info!("shutting down");
         self.stop().await
     }
@@ -160,5 +149,31 @@ impl RunningServer {
         self.serve.await??;
         self.projections.await?;
         Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal arriving during startup is not lost (nor does it
+/// kill the process with the default action).
+pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

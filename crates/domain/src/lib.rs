@@ -8,6 +8,7 @@
 
 pub mod admin_token;
 pub mod aggregate;
+pub mod application;
 pub mod clock;
 pub mod error;
 pub mod features;

@@ -1,4 +1,4 @@
-//! First-start setup and feature flags, against SQLite and PostgreSQL.
+//! Domain commands and read models (setup, features, users, applications) against SQLite and PostgreSQL.
 
 use std::sync::Arc;
 
@@ -387,5 +387,111 @@ mod users {
             }
         ));
         assert_eq!(domain.users(instance, "", 10).await.unwrap().len(), 1);
+    }
+}
+
+mod applications {
+    use super::*;
+    use domain::application::{ClientType, OidcConfig};
+
+    fn config() -> OidcConfig {
+        serde_json::from_value(serde_json::json!({
+            "name": "Web app",
+            "client_type": "confidential",
+            "auth_method": "client_secret_basic",
+            "redirect_uris": ["https://app.example.com/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "id_token_signing_alg": "RS256",
+            "access_token_lifetime_secs": 3600,
+            "id_token_lifetime_secs": 3600,
+            "refresh_token_lifetime_secs": 86400,
+            "back_channel_logout_uri": "https://app.example.com/backchannel"
+        }))
+        .unwrap()
+    }
+
+    eventstore::on_both_backends!(applications_are_created_changed_and_authenticated);
+
+    async fn applications_are_created_changed_and_authenticated(h: Harness) {
+        let domain = domain(h.store.clone(), SystemFeatures::default());
+        domain.install().await.unwrap();
+        let token = domain
+            .setup(&request("http://localhost:8080", None))
+            .await
+            .unwrap()
+            .generated_admin_token
+            .unwrap();
+        let admin = domain.authenticate_admin(&token).await.unwrap().unwrap();
+        let instance = &admin.instance_id;
+
+        let (app, secret) = domain.add_application(&admin, config()).await.unwrap();
+        let secret = secret.unwrap();
+        assert_eq!(app.config, config());
+        assert!(
+            domain
+                .authenticate_client(instance, &app.client_id, &secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            domain
+                .authenticate_client(instance, &app.client_id, "wrong")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let new_secret = domain
+            .regenerate_client_secret(&admin, &app.client_id)
+            .await
+            .unwrap();
+        assert!(
+            domain
+                .authenticate_client(instance, &app.client_id, &secret)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            domain
+                .authenticate_client(instance, &app.client_id, &new_secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        let mut changed = config();
+        changed.name = "Renamed".into();
+        changed.back_channel_logout_uri = None;
+        assert_eq!(
+            domain
+                .change_application(&admin, &app.client_id, changed.clone())
+                .await
+                .unwrap()
+                .config,
+            changed
+        );
+        let mut bad = changed.clone();
+        bad.client_type = ClientType::Public;
+        assert!(
+            domain
+                .change_application(&admin, &app.client_id, bad)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            domain.applications(instance, "", 10).await.unwrap().len(),
+            1
+        );
+
+        domain
+            .remove_application(&admin, &app.client_id)
+            .await
+            .unwrap();
+        assert!(matches!(
+            domain.application(instance, &app.client_id).await,
+            Err(DomainError::NotFound(_))
+        ));
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod instance;
 mod service;
+pub mod session;
 pub mod system;
 pub mod user;
 
@@ -23,4 +24,5 @@ pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};
 pub use instance::InstanceView;
 pub use service::{Domain, DomainOptions, NewUser, SetupOutcome, SetupRequest};
+pub use session::{SessionView, TerminationReason};
 pub use user::{Profile, UserState, UserView};

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::features::{Feature, FeatureState, SystemFeatures};
 use crate::instance::{Instance, InstanceProjection, InstanceView};
+use crate::session::{Session, SessionCreated, SessionProjection, SessionView, TerminationReason};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
 use crate::user::{
     Profile, User, UserProjection, UserView, Username, hash_password, normalize_username,
@@ -107,6 +108,7 @@ impl Domain {
             Arc::new(AdminTokenProjection),
             Arc::new(UserProjection),
             Arc::new(ApplicationProjection),
+            Arc::new(SessionProjection),
         ]
     }
 
@@ -441,16 +443,18 @@ impl Domain {
         .await
     }
 
-    /// Stops a user from signing in.
+    /// Stops a user from signing in and ends the user's sessions, in one transaction.
     pub async fn deactivate_user(
         &self,
         actor: &AdminPrincipal,
         user_id: &str,
+        origin: &str,
     ) -> Result<UserView, DomainError> {
-        self.execute::<User, _>(
-            &actor.instance_id,
+        self.change_user_and_end_sessions(
+            actor,
             user_id,
-            &actor.token_id,
+            origin,
+            TerminationReason::UserDeactivated,
             User::deactivate,
         )
         .await?;
@@ -473,29 +477,182 @@ impl Domain {
         self.user(&actor.instance_id, user_id).await
     }
 
-    /// Removes a user and frees the login name, in one transaction.
+    /// Removes a user, frees the login name and ends the user's sessions, in one transaction.
     pub async fn remove_user(
         &self,
         actor: &AdminPrincipal,
         user_id: &str,
+        origin: &str,
+    ) -> Result<(), DomainError> {
+        self.change_user_and_end_sessions(
+            actor,
+            user_id,
+            origin,
+            TerminationReason::UserRemoved,
+            User::remove,
+        )
+        .await
+    }
+
+    async fn change_user_and_end_sessions(
+        &self,
+        actor: &AdminPrincipal,
+        user_id: &str,
+        origin: &str,
+        reason: TerminationReason,
+        decide: fn(&User) -> Result<Vec<crate::user::UserEvent>, DomainError>,
     ) -> Result<(), DomainError> {
         let instance_id = &actor.instance_id;
         let mut attempt = 0;
         loop {
             let user = Loaded::<User>::load(self.store.as_ref(), instance_id, user_id).await?;
-            let removed = user.state.remove()?;
-            let name = normalize_username(&user.state.username)?;
-            let username =
-                Loaded::<Username>::load(self.store.as_ref(), instance_id, &name).await?;
-            let released = username.state.release(user_id);
-            let stamp = self.stamp(&actor.token_id);
-            let mut appends = vec![user.append(&removed, &stamp)];
-            if !released.is_empty() {
-                appends.push(username.append(&released, &stamp));
+            let events = decide(&user.state)?;
+            if events.is_empty() {
+                return Ok(());
             }
+            let stamp = self.stamp(&actor.token_id);
+            let mut appends = vec![user.append(&events, &stamp)];
+            if reason == TerminationReason::UserRemoved {
+                let name = normalize_username(&user.state.username)?;
+                let username =
+                    Loaded::<Username>::load(self.store.as_ref(), instance_id, &name).await?;
+                let released = username.state.release(user_id);
+                if !released.is_empty() {
+                    appends.push(username.append(&released, &stamp));
+                }
+            }
+            appends.extend(
+                self.session_terminations(instance_id, user_id, reason, origin, &stamp)
+                    .await?,
+            );
             match self.commit(&appends).await {
                 Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
                 other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Appends ending every live session of a user.
+    async fn session_terminations(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        reason: TerminationReason,
+        origin: &str,
+        stamp: &Stamp,
+    ) -> Result<Vec<AggregateAppend>, DomainError> {
+        let mut appends = Vec::new();
+        for live in SessionView::of_user(self.store.as_ref(), instance_id, user_id, false).await? {
+            let session =
+                Loaded::<Session>::load(self.store.as_ref(), instance_id, &live.session_id).await?;
+            let events = session.state.terminate(reason, origin)?;
+            if !events.is_empty() {
+                appends.push(session.append(&events, stamp));
+            }
+        }
+        Ok(appends)
+    }
+
+    /// Starts a session after a successful sign-in; returns it and the cookie secret.
+    pub async fn create_session(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        lifetime: Duration,
+        user_agent: Option<String>,
+    ) -> Result<(SessionView, String), DomainError> {
+        let session_id = uuid::Uuid::new_v4().simple().to_string();
+        let cookie = hex::encode(rand::random::<[u8; 32]>());
+        let now = self.clock.now();
+        let lifetime = chrono::Duration::from_std(lifetime).map_err(|_| DomainError::Invalid {
+            field: "session_lifetime",
+            reason: "too long".into(),
+        })?;
+        let created = SessionCreated {
+            user_id: user_id.to_owned(),
+            cookie_hash: admin_token::hash_token(&cookie),
+            auth_time: now,
+            expires_at: now + lifetime,
+            user_agent: user_agent.map(|agent| agent.chars().take(512).collect()),
+        };
+        let events = Session::default().create(created)?;
+        self.commit(&[create::<Session>(
+            instance_id,
+            &session_id,
+            &events,
+            &self.stamp(user_id),
+        )])
+        .await?;
+        let session = SessionView::by_id(self.store.as_ref(), instance_id, &session_id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("session {session_id}")))?;
+        Ok((session, cookie))
+    }
+
+    /// The live, unexpired session a browser cookie belongs to.
+    pub async fn session_by_cookie(
+        &self,
+        instance_id: &str,
+        cookie: &str,
+    ) -> Result<Option<SessionView>, DomainError> {
+        let session = SessionView::by_cookie_hash(
+            self.store.as_ref(),
+            instance_id,
+            &admin_token::hash_token(cookie),
+        )
+        .await?;
+        let now = self.clock.now();
+        Ok(session.filter(|session| {
+            chrono::DateTime::parse_from_rfc3339(&session.expires_at)
+                .is_ok_and(|expires_at| expires_at > now)
+        }))
+    }
+
+    /// A user's live sessions (or all, with `include_ended`).
+    pub async fn sessions_of_user(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        include_ended: bool,
+    ) -> Result<Vec<SessionView>, DomainError> {
+        SessionView::of_user(self.store.as_ref(), instance_id, user_id, include_ended).await
+    }
+
+    /// Ends one session; ending an ended session succeeds and records nothing.
+    pub async fn terminate_session(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+        reason: TerminationReason,
+        origin: &str,
+        creator: &str,
+    ) -> Result<(), DomainError> {
+        self.execute::<Session, _>(instance_id, session_id, creator, |session| {
+            session.terminate(reason, origin)
+        })
+        .await
+    }
+
+    /// Ends every live session of a user, in one transaction.
+    pub async fn sign_out_user(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+        reason: TerminationReason,
+        origin: &str,
+        creator: &str,
+    ) -> Result<usize, DomainError> {
+        let mut attempt = 0;
+        loop {
+            let appends = self
+                .session_terminations(instance_id, user_id, reason, origin, &self.stamp(creator))
+                .await?;
+            if appends.is_empty() {
+                return Ok(0);
+            }
+            match self.commit(&appends).await {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map(|_| appends.len()),
             }
         }
     }

@@ -247,9 +247,11 @@ async fn unreadable_instance_event_is_named() {
 
 mod users {
     use super::*;
+
+    pub(super) const ORIGIN: &str = "https://id.example.com";
     use domain::{AdminPrincipal, NewUser, Profile, UserState};
 
-    async fn admin(domain: &Domain) -> AdminPrincipal {
+    pub(super) async fn admin(domain: &Domain) -> AdminPrincipal {
         let token = domain
             .setup(&request("http://localhost:8080", None))
             .await
@@ -259,7 +261,7 @@ mod users {
         domain.authenticate_admin(&token).await.unwrap().unwrap()
     }
 
-    fn alice() -> NewUser {
+    pub(super) fn alice() -> NewUser {
         NewUser {
             username: "Alice".into(),
             profile: Profile {
@@ -307,7 +309,10 @@ mod users {
             })
         ));
 
-        domain.remove_user(&admin, &created.user_id).await.unwrap();
+        domain
+            .remove_user(&admin, &created.user_id, ORIGIN)
+            .await
+            .unwrap();
         assert!(matches!(
             domain.user(&admin.instance_id, &created.user_id).await,
             Err(DomainError::NotFound(_))
@@ -349,7 +354,10 @@ mod users {
                 .is_none()
         );
 
-        let inactive = domain.deactivate_user(&admin, &user.user_id).await.unwrap();
+        let inactive = domain
+            .deactivate_user(&admin, &user.user_id, ORIGIN)
+            .await
+            .unwrap();
         assert_eq!(inactive.state, UserState::Inactive);
         assert!(
             check("alice", "correct horse battery")
@@ -493,5 +501,146 @@ mod applications {
             domain.application(instance, &app.client_id).await,
             Err(DomainError::NotFound(_))
         ));
+    }
+}
+
+mod sessions {
+    use std::time::Duration;
+
+    use super::users::{ORIGIN, admin, alice};
+    use super::*;
+    use domain::TerminationReason;
+
+    eventstore::on_both_backends!(sessions_end_every_way_with_their_origin);
+
+    /// Each way a session ends records `session.terminated` with the origin.
+    async fn sessions_end_every_way_with_their_origin(h: Harness) {
+        let domain = domain(h.store.clone(), SystemFeatures::default());
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let instance = admin.instance_id.clone();
+        let user = domain.add_user(&admin, alice()).await.unwrap();
+        let start = || {
+            domain.create_session(
+                &instance,
+                &user.user_id,
+                Duration::from_secs(3600),
+                Some("test".into()),
+            )
+        };
+
+        let (session, cookie) = start().await.unwrap();
+        assert_eq!(
+            domain
+                .session_by_cookie(&instance, &cookie)
+                .await
+                .unwrap()
+                .unwrap()
+                .session_id,
+            session.session_id
+        );
+        assert!(
+            domain
+                .session_by_cookie(&instance, "not-the-cookie")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        domain
+            .terminate_session(
+                &instance,
+                &session.session_id,
+                TerminationReason::RpInitiatedLogout,
+                ORIGIN,
+                "u",
+            )
+            .await
+            .unwrap();
+        domain
+            .terminate_session(
+                &instance,
+                &session.session_id,
+                TerminationReason::Admin,
+                ORIGIN,
+                "u",
+            )
+            .await
+            .unwrap();
+        assert!(
+            domain
+                .session_by_cookie(&instance, &cookie)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let (two, three) = (start().await.unwrap().0, start().await.unwrap().0);
+        assert_eq!(
+            domain
+                .sessions_of_user(&instance, &user.user_id, false)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            domain
+                .sign_out_user(
+                    &instance,
+                    &user.user_id,
+                    TerminationReason::UserSignedOut,
+                    ORIGIN,
+                    "u"
+                )
+                .await
+                .unwrap(),
+            2
+        );
+
+        let four = start().await.unwrap().0;
+        domain
+            .deactivate_user(&admin, &user.user_id, ORIGIN)
+            .await
+            .unwrap();
+        domain.reactivate_user(&admin, &user.user_id).await.unwrap();
+        let five = start().await.unwrap().0;
+        domain
+            .remove_user(&admin, &user.user_id, ORIGIN)
+            .await
+            .unwrap();
+
+        let expected = [
+            (&session, "rp_initiated_logout"),
+            (&two, "user_signed_out"),
+            (&three, "user_signed_out"),
+            (&four, "user_deactivated"),
+            (&five, "user_removed"),
+        ];
+        for (session, reason) in expected {
+            let events = h
+                .store
+                .aggregate_events(&eventstore::AggregateRef::new(
+                    &instance,
+                    "session",
+                    &session.session_id,
+                ))
+                .await
+                .unwrap();
+            let terminated: Vec<_> = events
+                .iter()
+                .filter(|e| e.event_type == "session.terminated")
+                .collect();
+            assert_eq!(terminated.len(), 1, "{reason}: ended exactly once");
+            let payload: serde_json::Value = serde_json::from_str(&terminated[0].payload).unwrap();
+            assert_eq!(payload["reason"], reason);
+            assert_eq!(payload["triggered_at_origin"], ORIGIN);
+        }
+        assert!(
+            domain
+                .sessions_of_user(&instance, &user.user_id, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

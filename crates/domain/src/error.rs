@@ -32,6 +32,9 @@ pub enum DomainError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// A code or refresh token cannot be used (`invalid_grant` to the client).
+    #[error(transparent)]
+    Grant(#[from] crate::grant::GrantRejection),
     /// Read models did not catch up with a write in time.
     #[error(transparent)]
     Wait(#[from] WaitError),

@@ -12,6 +12,7 @@ pub mod application;
 pub mod clock;
 pub mod error;
 pub mod features;
+pub mod grant;
 pub mod instance;
 mod service;
 pub mod session;
@@ -23,6 +24,9 @@ pub use clock::{Clock, FixedClock};
 pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};
 pub use instance::InstanceView;
-pub use service::{Domain, DomainOptions, NewUser, SetupOutcome, SetupRequest};
+pub use service::{
+    CODE_LIFETIME_SECS, CodeRequest, Domain, DomainOptions, IssuedTokens, NewUser, SetupOutcome,
+    SetupRequest,
+};
 pub use session::{SessionView, TerminationReason};
 pub use user::{Profile, UserState, UserView};

@@ -15,6 +15,10 @@ use crate::application::{
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::features::{Feature, FeatureState, SystemFeatures};
+use crate::grant::{
+    CodeIssued, Grant, GrantProjection, GrantRejection, RevocationReason, TokenKind, TokenView,
+    TokensIssued,
+};
 use crate::instance::{Instance, InstanceProjection, InstanceView};
 use crate::session::{Session, SessionCreated, SessionProjection, SessionView, TerminationReason};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
@@ -55,6 +59,45 @@ pub struct NewUser {
     /// The initial password, in clear (hashed before anything is stored).
     pub password: String,
 }
+
+/// What an authorization code is issued for.
+#[derive(Debug, Clone)]
+pub struct CodeRequest {
+    /// The browser session.
+    pub session_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Where the code goes.
+    pub redirect_uri: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The request's nonce.
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// Tokens handed to a client, in clear (only their hashes are stored).
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    /// The grant they belong to.
+    pub grant_id: String,
+    /// What the grant was issued for (user, session, scopes, nonce, auth_time).
+    pub code: CodeIssued,
+    /// The access token.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u32,
+    /// The rotated refresh token, when the client may refresh.
+    pub refresh_token: Option<String>,
+}
+
+/// How long an authorization code can be redeemed.
+pub const CODE_LIFETIME_SECS: i64 = 60;
 
 /// Settings of the domain layer.
 #[derive(Debug, Clone)]
@@ -109,6 +152,7 @@ impl Domain {
             Arc::new(UserProjection),
             Arc::new(ApplicationProjection),
             Arc::new(SessionProjection),
+            Arc::new(GrantProjection),
         ]
     }
 
@@ -562,7 +606,7 @@ impl Domain {
         user_agent: Option<String>,
     ) -> Result<(SessionView, String), DomainError> {
         let session_id = uuid::Uuid::new_v4().simple().to_string();
-        let cookie = hex::encode(rand::random::<[u8; 32]>());
+        let cookie = random_token();
         let now = self.clock.now();
         let lifetime = chrono::Duration::from_std(lifetime).map_err(|_| DomainError::Invalid {
             field: "session_lifetime",
@@ -784,6 +828,230 @@ impl Domain {
                 .is_some_and(|hash| client_secret_matches(hash, secret))
         }))
     }
+
+    /// Issues an authorization code; returns the code (stored only as a hash).
+    pub async fn issue_code(
+        &self,
+        instance_id: &str,
+        request: CodeRequest,
+    ) -> Result<String, DomainError> {
+        let code = random_token();
+        let grant_id = uuid::Uuid::now_v7().simple().to_string();
+        let now = self.clock.now();
+        let issued = CodeIssued {
+            session_id: request.session_id,
+            client_id: request.client_id,
+            user_id: request.user_id.clone(),
+            code_hash: admin_token::hash_token(&code),
+            redirect_uri: request.redirect_uri,
+            scopes: request.scopes,
+            nonce: request.nonce,
+            code_challenge: request.code_challenge,
+            auth_time: request.auth_time,
+            expires_at: now + chrono::Duration::seconds(CODE_LIFETIME_SECS),
+        };
+        let events = [crate::grant::GrantEvent::CodeIssued(issued)];
+        self.commit(&[create::<Grant>(
+            instance_id,
+            &grant_id,
+            &events,
+            &self.stamp(&request.user_id),
+        )])
+        .await?;
+        Ok(code)
+    }
+
+    /// Redeems a code at the token endpoint. `pkce_verified` tells, given the code's stored
+    /// challenge, whether the request's code_verifier matches (checked by the protocol layer).
+    /// A second redemption of the same code revokes every token it issued.
+    pub async fn redeem_code(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+        code: &str,
+        redirect_uri: Option<&str>,
+        pkce_verified: &(dyn Fn(Option<&str>) -> bool + Send + Sync),
+    ) -> Result<IssuedTokens, DomainError> {
+        let now = self.clock.now();
+        let token = TokenView::by_hash(
+            self.store.as_ref(),
+            instance_id,
+            &admin_token::hash_token(code),
+            now,
+        )
+        .await?
+        .filter(|token| token.kind == TokenKind::Code)
+        .ok_or(GrantRejection::Invalid("code"))?;
+        let grant =
+            Loaded::<Grant>::load(self.store.as_ref(), instance_id, &token.grant_id).await?;
+        let issued = grant
+            .state
+            .code
+            .clone()
+            .ok_or(GrantRejection::Invalid("code"))?;
+        if grant.state.code_redeemed {
+            if issued.client_id == client_id {
+                let revoked = grant.state.revoke(RevocationReason::CodeReplayed);
+                if !revoked.is_empty() {
+                    // Best effort: a concurrent revocation is just as good.
+                    let _ = self
+                        .commit(&[grant.append(&revoked, &self.stamp(client_id))])
+                        .await;
+                }
+            }
+            return Err(GrantRejection::Invalid("code").into());
+        }
+        if !pkce_verified(issued.code_challenge.as_deref()) {
+            return Err(GrantRejection::Invalid("code").into());
+        }
+        let app = self.application(instance_id, client_id).await?;
+        let (tokens, access_token, refresh_token) = self.new_tokens(&app.config, now);
+        let events = grant
+            .state
+            .redeem_code(client_id, redirect_uri, tokens, now)?;
+        match self
+            .commit(&[grant.append(&events, &self.stamp(client_id))])
+            .await
+        {
+            // Another request redeemed the code at the same moment: this one is the replay.
+            Err(DomainError::Conflict(_)) => return Err(GrantRejection::Invalid("code").into()),
+            other => other?,
+        };
+        Ok(IssuedTokens {
+            grant_id: token.grant_id,
+            code: issued,
+            access_token,
+            expires_in: app.config.access_token_lifetime_secs,
+            refresh_token,
+        })
+    }
+
+    /// Rotates a refresh token. Presenting an already rotated refresh token revokes the grant
+    /// (it was leaked or replayed).
+    pub async fn refresh(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+        refresh_token: &str,
+    ) -> Result<IssuedTokens, DomainError> {
+        let now = self.clock.now();
+        let presented = admin_token::hash_token(refresh_token);
+        let token = TokenView::by_hash(self.store.as_ref(), instance_id, &presented, now)
+            .await?
+            .filter(|token| token.kind == TokenKind::Refresh)
+            .ok_or(GrantRejection::Invalid("refresh token"))?;
+        if token.client_id != client_id {
+            return Err(GrantRejection::OtherClient("refresh token").into());
+        }
+        let grant =
+            Loaded::<Grant>::load(self.store.as_ref(), instance_id, &token.grant_id).await?;
+        if token.superseded && grant.state.refresh_token_hash.as_deref() != Some(presented.as_str())
+        {
+            let revoked = grant.state.revoke(RevocationReason::RefreshTokenReplayed);
+            if !revoked.is_empty() {
+                let _ = self
+                    .commit(&[grant.append(&revoked, &self.stamp(client_id))])
+                    .await;
+            }
+            return Err(GrantRejection::Invalid("refresh token").into());
+        }
+        if !token.is_active(now) {
+            return Err(GrantRejection::Invalid("refresh token").into());
+        }
+        let app = self.application(instance_id, client_id).await?;
+        let (tokens, access_token, refresh_token) = self.new_tokens(&app.config, now);
+        let events = grant.state.refresh(client_id, &presented, tokens, now)?;
+        match self
+            .commit(&[grant.append(&events, &self.stamp(client_id))])
+            .await
+        {
+            Err(DomainError::Conflict(_)) => {
+                return Err(GrantRejection::Invalid("refresh token").into());
+            }
+            other => other?,
+        };
+        let code = grant
+            .state
+            .code
+            .clone()
+            .ok_or(GrantRejection::Invalid("refresh token"))?;
+        Ok(IssuedTokens {
+            grant_id: token.grant_id,
+            code,
+            access_token,
+            expires_in: app.config.access_token_lifetime_secs,
+            refresh_token,
+        })
+    }
+
+    fn new_tokens(
+        &self,
+        config: &OidcConfig,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (TokensIssued, String, Option<String>) {
+        let access_token = random_token();
+        let refresh_token = config
+            .grant_types
+            .contains(&crate::application::GrantType::RefreshToken)
+            .then(random_token);
+        let tokens = TokensIssued {
+            access_token_hash: admin_token::hash_token(&access_token),
+            access_expires_at: now
+                + chrono::Duration::seconds(i64::from(config.access_token_lifetime_secs)),
+            refresh_token_hash: refresh_token.as_deref().map(admin_token::hash_token),
+            refresh_expires_at: refresh_token.as_ref().map(|_| {
+                now + chrono::Duration::seconds(i64::from(config.refresh_token_lifetime_secs))
+            }),
+        };
+        (tokens, access_token, refresh_token)
+    }
+
+    /// A token (access or refresh) and whether it is active now; for introspection and UserInfo.
+    pub async fn token(
+        &self,
+        instance_id: &str,
+        token: &str,
+    ) -> Result<Option<(TokenView, bool)>, DomainError> {
+        let now = self.clock.now();
+        let view = TokenView::by_hash(
+            self.store.as_ref(),
+            instance_id,
+            &admin_token::hash_token(token),
+            now,
+        )
+        .await?;
+        Ok(view
+            .filter(|view| view.kind != TokenKind::Code)
+            .map(|view| {
+                let active = view.is_active(now);
+                (view, active)
+            }))
+    }
+
+    /// Revokes the grant a token belongs to, if the token is the client's (RFC 7009: unknown
+    /// tokens are not an error).
+    pub async fn revoke_token(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+        token: &str,
+    ) -> Result<(), DomainError> {
+        let Some((view, _)) = self.token(instance_id, token).await? else {
+            return Ok(());
+        };
+        if view.client_id != client_id {
+            return Ok(());
+        }
+        self.execute::<Grant, _>(instance_id, &view.grant_id, client_id, |grant| {
+            Ok(grant.revoke(RevocationReason::RevokedByClient))
+        })
+        .await
+    }
+}
+
+/// A random 256-bit token, hex-encoded.
+fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// A real argon2id hash (same cost as users' hashes), verified against when the login name is

@@ -644,3 +644,234 @@ mod sessions {
         );
     }
 }
+
+mod grants {
+    use std::time::Duration;
+
+    use super::users::{ORIGIN, admin, alice};
+    use super::*;
+    use domain::application::OidcConfig;
+    use domain::{CodeRequest, TerminationReason};
+
+    fn app_config() -> OidcConfig {
+        serde_json::from_value(serde_json::json!({
+            "name": "Web app",
+            "client_type": "confidential",
+            "auth_method": "client_secret_basic",
+            "redirect_uris": ["https://app.example.com/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "id_token_signing_alg": "ES256",
+            "access_token_lifetime_secs": 3600,
+            "id_token_lifetime_secs": 3600,
+            "refresh_token_lifetime_secs": 86400
+        }))
+        .unwrap()
+    }
+
+    eventstore::on_both_backends!(codes_are_single_use_and_tokens_follow_the_session);
+
+    async fn codes_are_single_use_and_tokens_follow_the_session(h: Harness) {
+        // The real clock: codes and tokens expire relative to it.
+        let domain = Domain::new(
+            h.store.clone(),
+            Arc::new(RealClock),
+            DomainOptions::default(),
+        );
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let instance = admin.instance_id.clone();
+        let user = domain.add_user(&admin, alice()).await.unwrap();
+        let (app, _) = domain.add_application(&admin, app_config()).await.unwrap();
+        let (session, _) = domain
+            .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+            .await
+            .unwrap();
+        let request = |scopes: &[&str]| CodeRequest {
+            session_id: session.session_id.clone(),
+            client_id: app.client_id.clone(),
+            user_id: user.user_id.clone(),
+            redirect_uri: "https://app.example.com/callback".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            code_challenge: None,
+            auth_time: chrono::Utc::now(),
+        };
+        let pkce_ok = |_: Option<&str>| true;
+        let redirect = Some("https://app.example.com/callback");
+
+        let code = domain
+            .issue_code(&instance, request(&["openid"]))
+            .await
+            .unwrap();
+        let wrong_redirect = domain
+            .redeem_code(
+                &instance,
+                &app.client_id,
+                &code,
+                Some("https://evil.example"),
+                &pkce_ok,
+            )
+            .await;
+        assert!(matches!(wrong_redirect, Err(DomainError::Grant(_))));
+        let tokens = domain
+            .redeem_code(&instance, &app.client_id, &code, redirect, &pkce_ok)
+            .await
+            .unwrap();
+        assert_eq!(tokens.code.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+        assert!(
+            domain
+                .token(&instance, &tokens.access_token)
+                .await
+                .unwrap()
+                .unwrap()
+                .1,
+            "access token is active"
+        );
+
+        // Replaying the code fails and revokes what it issued.
+        assert!(
+            domain
+                .redeem_code(&instance, &app.client_id, &code, redirect, &pkce_ok)
+                .await
+                .is_err()
+        );
+        assert!(
+            !domain
+                .token(&instance, &tokens.access_token)
+                .await
+                .unwrap()
+                .unwrap()
+                .1,
+            "revoked by the replay"
+        );
+
+        // Refresh tokens rotate; the old one stops working and its replay revokes the grant.
+        let code = domain
+            .issue_code(&instance, request(&["openid"]))
+            .await
+            .unwrap();
+        let first = domain
+            .redeem_code(&instance, &app.client_id, &code, redirect, &pkce_ok)
+            .await
+            .unwrap();
+        let refreshed = domain
+            .refresh(
+                &instance,
+                &app.client_id,
+                first.refresh_token.as_deref().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_ne!(refreshed.access_token, first.access_token);
+        assert!(
+            domain
+                .refresh(
+                    &instance,
+                    &app.client_id,
+                    first.refresh_token.as_deref().unwrap()
+                )
+                .await
+                .is_err()
+        );
+        assert!(
+            domain
+                .refresh(
+                    &instance,
+                    &app.client_id,
+                    refreshed.refresh_token.as_deref().unwrap()
+                )
+                .await
+                .is_err()
+        );
+
+        // Ending the session ends its tokens, except offline ones.
+        let online = domain
+            .issue_code(&instance, request(&["openid"]))
+            .await
+            .unwrap();
+        let online = domain
+            .redeem_code(&instance, &app.client_id, &online, redirect, &pkce_ok)
+            .await
+            .unwrap();
+        let offline = domain
+            .issue_code(&instance, request(&["openid", "offline_access"]))
+            .await
+            .unwrap();
+        let offline = domain
+            .redeem_code(&instance, &app.client_id, &offline, redirect, &pkce_ok)
+            .await
+            .unwrap();
+        domain
+            .terminate_session(
+                &instance,
+                &session.session_id,
+                TerminationReason::RpInitiatedLogout,
+                ORIGIN,
+                "u",
+            )
+            .await
+            .unwrap();
+        assert!(
+            !domain
+                .token(&instance, &online.access_token)
+                .await
+                .unwrap()
+                .unwrap()
+                .1
+        );
+        assert!(
+            domain
+                .refresh(
+                    &instance,
+                    &app.client_id,
+                    online.refresh_token.as_deref().unwrap()
+                )
+                .await
+                .is_err()
+        );
+        assert!(
+            domain
+                .refresh(
+                    &instance,
+                    &app.client_id,
+                    offline.refresh_token.as_deref().unwrap()
+                )
+                .await
+                .is_ok()
+        );
+
+        // Revocation (RFC 7009) by the owning client only.
+        domain
+            .revoke_token(&instance, "someone-else", &offline.access_token)
+            .await
+            .unwrap();
+        assert!(
+            domain
+                .token(&instance, &offline.access_token)
+                .await
+                .unwrap()
+                .unwrap()
+                .1
+        );
+        domain
+            .revoke_token(&instance, &app.client_id, &offline.access_token)
+            .await
+            .unwrap();
+        assert!(
+            !domain
+                .token(&instance, &offline.access_token)
+                .await
+                .unwrap()
+                .unwrap()
+                .1
+        );
+    }
+
+    struct RealClock;
+
+    impl domain::Clock for RealClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            chrono::Utc::now()
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! OIDC grants: what one authorization issued to one client in one session — the code, then
+//! access and refresh tokens (refresh tokens rotate on use).
+//!
+//! A grant's tokens are valid only while the grant is not revoked, has not expired, and either
+//! was granted `offline_access` or its session is still live. That last rule is checked when a
+//! token is used (see `TokenView`), so ending a session needs no event per token and no
+//! token issued at the same moment can slip past it.
+
+mod projection;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use projection::{GrantProjection, TokenKind, TokenView};
+
+use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
+
+/// An authorization code was issued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeIssued {
+    /// The browser session.
+    pub session_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The redirect URI the code was sent to (must be repeated at the token endpoint).
+    pub redirect_uri: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The request's nonce, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: DateTime<Utc>,
+    /// When the code stops being redeemable.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Tokens were issued (from the code, or by refreshing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokensIssued {
+    /// SHA-256 of the access token.
+    pub access_token_hash: String,
+    /// When it expires.
+    pub access_expires_at: DateTime<Utc>,
+    /// SHA-256 of the refresh token, if one was issued; replaces any earlier one.
+    pub refresh_token_hash: Option<String>,
+    /// When the refresh token expires.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Why a grant was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    /// Its code was presented a second time (RFC 6749 §4.1.2: revoke what it issued).
+    CodeReplayed,
+    /// A revoked refresh token was presented again.
+    RefreshTokenReplayed,
+    /// The client revoked a token (RFC 7009).
+    RevokedByClient,
+}
+
+/// The grant and every token it issued stopped being valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantRevoked {
+    /// Why.
+    pub reason: RevocationReason,
+}
+
+/// Events of the `oidc_grant` aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GrantEvent {
+    /// `oidc_grant.code.issued`
+    CodeIssued(CodeIssued),
+    /// `oidc_grant.tokens.issued`
+    TokensIssued(TokensIssued),
+    /// `oidc_grant.revoked`
+    Revoked(GrantRevoked),
+}
+
+impl DomainEvent for GrantEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            GrantEvent::CodeIssued(_) => "oidc_grant.code.issued",
+            GrantEvent::TokensIssued(_) => "oidc_grant.tokens.issued",
+            GrantEvent::Revoked(_) => "oidc_grant.revoked",
+        }
+    }
+
+    fn payload(&self) -> String {
+        match self {
+            GrantEvent::CodeIssued(payload) => to_json(payload),
+            GrantEvent::TokensIssued(payload) => to_json(payload),
+            GrantEvent::Revoked(payload) => to_json(payload),
+        }
+    }
+
+    fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
+        Ok(match event_type {
+            "oidc_grant.code.issued" => GrantEvent::CodeIssued(serde_json::from_str(payload)?),
+            "oidc_grant.tokens.issued" => GrantEvent::TokensIssued(serde_json::from_str(payload)?),
+            "oidc_grant.revoked" => GrantEvent::Revoked(serde_json::from_str(payload)?),
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        })
+    }
+}
+
+/// A grant's state, as commands see it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grant {
+    /// The code's details, once issued.
+    pub code: Option<CodeIssued>,
+    /// Whether the code was exchanged.
+    pub code_redeemed: bool,
+    /// The current refresh token's hash.
+    pub refresh_token_hash: Option<String>,
+    /// When the current refresh token expires.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Whether the grant was revoked.
+    pub revoked: bool,
+}
+
+impl Aggregate for Grant {
+    const TYPE: &'static str = "oidc_grant";
+    type Event = GrantEvent;
+
+    fn apply(&mut self, event: &GrantEvent) {
+        match event {
+            GrantEvent::CodeIssued(issued) => self.code = Some(issued.clone()),
+            GrantEvent::TokensIssued(issued) => {
+                self.code_redeemed = true;
+                self.refresh_token_hash = issued.refresh_token_hash.clone();
+                self.refresh_expires_at = issued.refresh_expires_at;
+            }
+            GrantEvent::Revoked(_) => self.revoked = true,
+        }
+    }
+}
+
+/// Why a code or refresh token cannot be used (all are `invalid_grant` to the client).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantRejection {
+    /// Unknown, expired, revoked or already used.
+    #[error("the {0} is invalid, expired, revoked or was already used")]
+    Invalid(&'static str),
+    /// Issued to another client.
+    #[error("the {0} was issued to another client")]
+    OtherClient(&'static str),
+    /// The redirect_uri differs from the authorization request's.
+    #[error("redirect_uri does not match the one in the authorization request")]
+    RedirectUriMismatch,
+}
+
+impl Grant {
+    /// Decides `RedeemCode`: the first redemption issues tokens; any later one revokes the
+    /// grant. The caller has checked PKCE.
+    pub fn redeem_code(
+        &self,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        tokens: TokensIssued,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<GrantEvent>, GrantRejection> {
+        let Some(code) = &self.code else {
+            return Err(GrantRejection::Invalid("code"));
+        };
+        if code.client_id != client_id {
+            return Err(GrantRejection::OtherClient("code"));
+        }
+        if self.revoked || code.expires_at <= now {
+            return Err(GrantRejection::Invalid("code"));
+        }
+        if redirect_uri != Some(code.redirect_uri.as_str()) {
+            return Err(GrantRejection::RedirectUriMismatch);
+        }
+        Ok(vec![GrantEvent::TokensIssued(tokens)])
+    }
+
+    /// The events that answer a replayed code: revoke everything the grant issued.
+    pub fn revoke(&self, reason: RevocationReason) -> Vec<GrantEvent> {
+        if self.revoked {
+            vec![]
+        } else {
+            vec![GrantEvent::Revoked(GrantRevoked { reason })]
+        }
+    }
+
+    /// Decides `Refresh`: only the current refresh token of a live grant rotates.
+    pub fn refresh(
+        &self,
+        client_id: &str,
+        presented_hash: &str,
+        tokens: TokensIssued,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<GrantEvent>, GrantRejection> {
+        let Some(code) = &self.code else {
+            return Err(GrantRejection::Invalid("refresh token"));
+        };
+        if code.client_id != client_id {
+            return Err(GrantRejection::OtherClient("refresh token"));
+        }
+        let current = self.refresh_token_hash.as_deref() == Some(presented_hash);
+        let unexpired = self
+            .refresh_expires_at
+            .is_some_and(|expires_at| expires_at > now);
+        if self.revoked || !current || !unexpired {
+            return Err(GrantRejection::Invalid("refresh token"));
+        }
+        Ok(vec![GrantEvent::TokensIssued(tokens)])
+    }
+
+    /// Whether the grant includes `offline_access`, so its refresh token outlives the session.
+    pub fn offline(&self) -> bool {
+        self.code
+            .as_ref()
+            .is_some_and(|code| code.scopes.iter().any(|scope| scope == "offline_access"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issued(now: DateTime<Utc>) -> CodeIssued {
+        CodeIssued {
+            session_id: "s".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            code_hash: "h".into(),
+            redirect_uri: "https://app/cb".into(),
+            scopes: vec!["openid".into()],
+            nonce: None,
+            code_challenge: None,
+            auth_time: now,
+            expires_at: now + chrono::Duration::seconds(60),
+        }
+    }
+
+    fn tokens(refresh: &str, now: DateTime<Utc>) -> TokensIssued {
+        TokensIssued {
+            access_token_hash: format!("a-{refresh}"),
+            access_expires_at: now + chrono::Duration::seconds(3600),
+            refresh_token_hash: Some(refresh.into()),
+            refresh_expires_at: Some(now + chrono::Duration::days(1)),
+        }
+    }
+
+    #[test]
+    fn a_code_is_redeemed_once_by_its_client_at_its_redirect_uri() {
+        let now = Utc::now();
+        let mut grant = Grant::default();
+        grant.apply(&GrantEvent::CodeIssued(issued(now)));
+        assert_eq!(
+            grant.redeem_code("other", Some("https://app/cb"), tokens("r1", now), now),
+            Err(GrantRejection::OtherClient("code"))
+        );
+        assert_eq!(
+            grant.redeem_code("c", Some("https://app/cb/"), tokens("r1", now), now),
+            Err(GrantRejection::RedirectUriMismatch)
+        );
+        assert_eq!(
+            grant.redeem_code("c", None, tokens("r1", now), now),
+            Err(GrantRejection::RedirectUriMismatch)
+        );
+        let late = now + chrono::Duration::seconds(61);
+        assert_eq!(
+            grant.redeem_code("c", Some("https://app/cb"), tokens("r1", late), late),
+            Err(GrantRejection::Invalid("code"))
+        );
+        let events = grant
+            .redeem_code("c", Some("https://app/cb"), tokens("r1", now), now)
+            .unwrap();
+        grant.apply(&events[0]);
+        assert!(grant.code_redeemed);
+        assert_eq!(grant.revoke(RevocationReason::CodeReplayed).len(), 1);
+    }
+
+    #[test]
+    fn refresh_tokens_rotate() {
+        let now = Utc::now();
+        let mut grant = Grant::default();
+        grant.apply(&GrantEvent::CodeIssued(issued(now)));
+        grant.apply(&GrantEvent::TokensIssued(tokens("r1", now)));
+        let rotated = grant.refresh("c", "r1", tokens("r2", now), now).unwrap();
+        grant.apply(&rotated[0]);
+        assert_eq!(
+            grant.refresh("c", "r1", tokens("r3", now), now),
+            Err(GrantRejection::Invalid("refresh token"))
+        );
+        assert!(grant.refresh("c", "r2", tokens("r3", now), now).is_ok());
+        grant.apply(&grant.revoke(RevocationReason::RevokedByClient)[0]);
+        assert!(grant.refresh("c", "r2", tokens("r3", now), now).is_err());
+        assert!(!grant.offline());
+    }
+}

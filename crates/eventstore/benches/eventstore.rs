@@ -1,7 +1,7 @@
 //! Throughput figures for the event store, printed as a Markdown table.
 //!
 //! ```text
-//! PORTCULLIS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
 //!     cargo bench -p eventstore --bench eventstore
 //! ```
 //!
@@ -14,13 +14,14 @@
 //!    200,000 on PostgreSQL.
 //!
 //! `BENCH_SCALE` (default 1) scales every count, e.g. `BENCH_SCALE=0.1` for a quick run.
-//! PostgreSQL figures need `PORTCULLIS_TEST_POSTGRES_URL`; each run uses a throw-away schema
+//! PostgreSQL figures need `TEST_POSTGRES_URL`; each run uses a throw-away schema
 //! `pc_bench_<uuid>` that is dropped afterwards. SQLite files go in a temporary directory
 //! (`TMPDIR` picks where, which matters for the fsync cost of `Durability::Full`).
 //!
 //! These are throughput figures over many thousands of operations, so a plain `main` times
 //! them once rather than using a micro-benchmark harness.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -29,16 +30,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use eventstore::{
-    AggregateAppend, AggregateRef, BoxError, Durability, EventStore, NewEvent, Position,
-    PostgresEventStore, Projection, ProjectionRunner, ReadModelTx, RunnerOptions, SqlValue,
-    SqliteEventStore, StoredEvent,
+    AggregateAppend, AggregateRef, ApplyError, BoxError, Durability, EventStore, NewEvent,
+    Position, PostgresEventStore, Projection, ProjectionRunner, ReadModelTx, RunnerOptions,
+    SqlValue, SqliteEventStore, StoredEvent,
 };
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
 
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-const POSTGRES_URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
+const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
 
 /// Full-scale counts; `BENCH_SCALE` multiplies them.
 const ROUND_TRIPS: usize = 20_000;
@@ -161,16 +162,23 @@ async fn main() -> BenchResult<()> {
             None,
         ));
         eprintln!("SQLite catch-up: projecting {count} events…");
-        let run = catch_up(&store, count, last).await?;
-        rows.push(Row::rate(
-            format!(
-                "SQLite projection catch-up, batch {CATCH_UP_BATCH} ({} events)",
-                fmt_int(count)
-            ),
-            &run,
-            "events/s",
-            Some(SQLITE_CATCH_UP_AIM),
-        ));
+        for folded in [false, true] {
+            let run = catch_up(&store, count, last, folded).await?;
+            let style = if folded {
+                "batch folded per user"
+            } else {
+                "one upsert per event"
+            };
+            rows.push(Row::rate(
+                format!(
+                    "SQLite projection catch-up, {style}, batch {CATCH_UP_BATCH} ({} events)",
+                    fmt_int(count)
+                ),
+                &run,
+                "events/s",
+                Some(SQLITE_CATCH_UP_AIM),
+            ));
+        }
     }
 
     // 3b. Projection catch-up on PostgreSQL.
@@ -196,16 +204,23 @@ async fn main() -> BenchResult<()> {
             None,
         ));
         eprintln!("PostgreSQL catch-up: projecting {count} events…");
-        let run = catch_up(&store, count, last).await?;
-        rows.push(Row::rate(
-            format!(
-                "PostgreSQL projection catch-up, batch {CATCH_UP_BATCH} ({} events)",
-                fmt_int(count)
-            ),
-            &run,
-            "events/s",
-            None,
-        ));
+        for folded in [false, true] {
+            let run = catch_up(&store, count, last, folded).await?;
+            let style = if folded {
+                "batch folded per user"
+            } else {
+                "one upsert per event"
+            };
+            rows.push(Row::rate(
+                format!(
+                    "PostgreSQL projection catch-up, {style}, batch {CATCH_UP_BATCH} ({} events)",
+                    fmt_int(count)
+                ),
+                &run,
+                "events/s",
+                None,
+            ));
+        }
         drop(store);
     }
 
@@ -626,8 +641,62 @@ async fn load_log(
     Ok((run, last))
 }
 
-/// A read model of the kind Portcullis keeps: one row per user, upserted on every event.
-struct UserSummary;
+/// A read model of the kind Portcullis keeps: one row per user. `folded: false` upserts on
+/// every event (the default `apply_batch`); `folded: true` folds each batch in memory and
+/// upserts each user once per batch.
+struct UserSummary {
+    folded: bool,
+}
+
+/// One user's changes within a batch.
+#[derive(Default)]
+struct UserFold {
+    username: Option<String>,
+    email: Option<String>,
+    display_name: Option<String>,
+    locked: bool,
+    events: i64,
+    last_sequence: i64,
+    last_event_type: String,
+}
+
+impl UserFold {
+    fn add(&mut self, event: &StoredEvent) -> Result<(), BoxError> {
+        let payload: UserPayload = serde_json::from_str(&event.payload)?;
+        self.username = payload.username.or(self.username.take());
+        self.email = payload.email.or(self.email.take());
+        self.display_name = payload.display_name.or(self.display_name.take());
+        self.locked |= event.event_type == "user.locked";
+        self.events += 1;
+        self.last_sequence = event.sequence;
+        self.last_event_type.clone_from(&event.event_type);
+        Ok(())
+    }
+
+    async fn write(
+        self,
+        tx: &mut dyn ReadModelTx,
+        instance_id: &str,
+        user_id: &str,
+    ) -> Result<(), BoxError> {
+        tx.execute(
+            UPSERT_USER_SUMMARY,
+            &[
+                SqlValue::from(instance_id),
+                user_id.into(),
+                self.username.into(),
+                self.email.into(),
+                self.display_name.into(),
+                self.locked.into(),
+                self.last_sequence.into(),
+                self.last_event_type.into(),
+                self.events.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
 
 const USER_SUMMARY_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS bench_user_summary (
         instance_id     TEXT    NOT NULL,
@@ -643,13 +712,13 @@ const USER_SUMMARY_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS bench_user_su
 
 const UPSERT_USER_SUMMARY: &str = "INSERT INTO bench_user_summary \
      (instance_id, user_id, username, email, display_name, locked, event_count, last_sequence, last_event_type) \
-     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) \
+     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8) \
      ON CONFLICT (instance_id, user_id) DO UPDATE SET \
      username = COALESCE(excluded.username, bench_user_summary.username), \
      email = COALESCE(excluded.email, bench_user_summary.email), \
      display_name = COALESCE(excluded.display_name, bench_user_summary.display_name), \
      locked = (bench_user_summary.locked OR excluded.locked), \
-     event_count = bench_user_summary.event_count + 1, \
+     event_count = bench_user_summary.event_count + excluded.event_count, \
      last_sequence = excluded.last_sequence, \
      last_event_type = excluded.last_event_type";
 
@@ -664,7 +733,11 @@ struct UserPayload {
 #[async_trait]
 impl Projection for UserSummary {
     fn name(&self) -> &'static str {
-        "bench_user_summary"
+        if self.folded {
+            "bench_user_summary_folded"
+        } else {
+            "bench_user_summary"
+        }
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -676,33 +749,84 @@ impl Projection for UserSummary {
     }
 
     async fn apply(&self, tx: &mut dyn ReadModelTx, event: &StoredEvent) -> Result<(), BoxError> {
-        let payload: UserPayload = serde_json::from_str(&event.payload)?;
-        tx.execute(
-            UPSERT_USER_SUMMARY,
-            &[
-                SqlValue::from(event.aggregate.instance_id.as_str()),
-                event.aggregate.aggregate_id.as_str().into(),
-                payload.username.into(),
-                payload.email.into(),
-                payload.display_name.into(),
-                (event.event_type == "user.locked").into(),
-                event.sequence.into(),
-                event.event_type.as_str().into(),
-            ],
+        let mut fold = UserFold::default();
+        fold.add(event)?;
+        fold.write(
+            tx,
+            &event.aggregate.instance_id,
+            &event.aggregate.aggregate_id,
         )
-        .await?;
+        .await
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut dyn ReadModelTx,
+        events: &[StoredEvent],
+    ) -> Result<(), ApplyError> {
+        if !self.folded {
+            for (index, event) in events.iter().enumerate() {
+                self.apply(tx, event)
+                    .await
+                    .map_err(|source| ApplyError { index, source })?;
+            }
+            return Ok(());
+        }
+        // Users in first-seen order, each with the index of its last event (for errors).
+        let mut folds: Vec<((&str, &str), UserFold, usize)> = Vec::new();
+        let mut slots: HashMap<(&str, &str), usize> = HashMap::new();
+        for (index, event) in events.iter().enumerate() {
+            let key = (
+                event.aggregate.instance_id.as_str(),
+                event.aggregate.aggregate_id.as_str(),
+            );
+            let slot = *slots.entry(key).or_insert_with(|| {
+                folds.push((key, UserFold::default(), index));
+                folds.len() - 1
+            });
+            folds[slot]
+                .1
+                .add(event)
+                .map_err(|source| ApplyError { index, source })?;
+            folds[slot].2 = index;
+        }
+        for ((instance_id, user_id), fold, index) in folds {
+            fold.write(tx, instance_id, user_id)
+                .await
+                .map_err(|source| ApplyError { index, source })?;
+        }
         Ok(())
     }
 }
 
+/// The summary table's total event count and number of users.
+async fn summary_totals(store: &Arc<dyn EventStore>) -> BenchResult<(i64, i64)> {
+    let rows = store
+        .query(
+            "SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT), COUNT(*) FROM bench_user_summary",
+            &[],
+        )
+        .await?;
+    Ok((rows[0].int(0)?, rows[0].int(1)?))
+}
+
 /// Installs the projection over the loaded log and times passes until it has applied `count`
 /// events, then checks the read model accounts for every one of them.
-async fn catch_up(store: &Arc<dyn EventStore>, count: usize, last: Position) -> BenchResult<Run> {
+async fn catch_up(
+    store: &Arc<dyn EventStore>,
+    count: usize,
+    last: Position,
+    folded: bool,
+) -> BenchResult<Run> {
     let options = RunnerOptions {
         batch_size: CATCH_UP_BATCH,
         ..RunnerOptions::default()
     };
-    let runner = ProjectionRunner::new(store.clone(), vec![Arc::new(UserSummary)], options);
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        vec![Arc::new(UserSummary { folded })],
+        options,
+    );
     runner.install().await?;
     // On PostgreSQL a transaction still open anywhere on the server holds the read horizon
     // back; wait for the whole log to be readable so only the catch-up itself is timed.
@@ -720,6 +844,8 @@ async fn catch_up(store: &Arc<dyn EventStore>, count: usize, last: Position) -> 
             waiting.elapsed().as_secs_f64()
         );
     }
+    // Both styles write the same table, one after the other: count what was there before.
+    let (counted_before, _) = summary_totals(store).await?;
     let started = Instant::now();
     let (mut applied, mut passes, mut idle_passes, mut busy_passes) = (0, 0, 0, 0);
     while applied < count {
@@ -739,13 +865,8 @@ async fn catch_up(store: &Arc<dyn EventStore>, count: usize, last: Position) -> 
     eprintln!(
         "  {passes} passes ({idle_passes} applied nothing, {busy_passes} found a lock taken)"
     );
-    let rows = store
-        .query(
-            "SELECT CAST(SUM(event_count) AS BIGINT), COUNT(*) FROM bench_user_summary",
-            &[],
-        )
-        .await?;
-    let (events, users) = (rows[0].int(0)?, rows[0].int(1)?);
+    let (events, users) = summary_totals(store).await?;
+    let events = events - counted_before;
     if events != count as i64 || users != (count / EVENTS_PER_AGGREGATE) as i64 || applied != count
     {
         return Err(format!(

@@ -5,7 +5,7 @@ pub(crate) struct Dialect {
     /// Starts a transaction that will write (SQLite must take its write lock up front, or
     /// two writers each holding a read lock cannot both upgrade).
     pub begin_write: &'static str,
-    /// Selects the number of the current appending transaction.
+    /// An expression for the number of the current appending transaction.
     pub next_tx: &'static str,
     /// An expression: no event below this transaction number can still appear.
     pub horizon: &'static str,
@@ -19,6 +19,8 @@ pub(crate) struct Dialect {
     pub notify: Option<&'static str>,
     /// Selects whether this transaction got a projection's lock for an instance ($1, $2).
     pub try_lock_projection: Option<&'static str>,
+    /// Whether a driver error code means "another connection holds the write lock".
+    pub is_busy: fn(&str) -> bool,
     /// Serializes projection installs between processes.
     pub lock_installs: Option<&'static str>,
 }

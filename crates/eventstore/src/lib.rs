@@ -22,7 +22,7 @@ pub mod testing;
 pub use error::{BoxError, StoreError};
 pub use event::{AggregateAppend, AggregateRef, EventQuery, NewEvent, Position, StoredEvent};
 pub use postgres::PostgresEventStore;
-pub use projection::{BatchOutcome, Projection, StartFrom};
+pub use projection::{ApplyError, BatchOutcome, Projection, StartFrom};
 pub use read_model::{ReadModelTx, SqlRow, SqlValue};
 pub use runner::{PassSummary, ProjectionRunner, RunnerOptions, WaitError};
 pub use sqlite::{Durability, SqliteEventStore};

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::store::AppendSignal;
+use crate::store::{AppendSignal, KnownInstances};
 
 // The shared SQL, compiled once per back end on purpose (see the file's header).
 #[allow(clippy::duplicate_mod)]
@@ -32,7 +32,7 @@ const CHANNEL: &str = "portcullis_events";
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 const DIALECT: Dialect = Dialect {
     begin_write: "BEGIN",
-    next_tx: "SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
+    next_tx: "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
     horizon: "(SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT))",
     json_text_list: |param| format!("SELECT jsonb_array_elements_text(CAST(${param} AS JSONB))"),
     json_param_9: "CAST($9 AS JSON)",
@@ -43,6 +43,7 @@ const DIALECT: Dialect = Dialect {
     try_lock_projection: Some(
         "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1), hashtext($2))",
     ),
+    is_busy: |_| false,
     lock_installs: Some(
         "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/projection_installs'))",
     ),
@@ -52,6 +53,7 @@ const DIALECT: Dialect = Dialect {
 pub struct PostgresEventStore {
     pool: PgPool,
     appended: AppendSignal,
+    known_instances: KnownInstances,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -83,6 +85,7 @@ impl PostgresEventStore {
             options.get_port(),
             options.get_database().unwrap_or("(default database)")
         );
+        let listener_options = options.clone();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(5))
@@ -98,10 +101,16 @@ impl PostgresEventStore {
             .await
             .map_err(StoreError::from_migrate)?;
         let appended = AppendSignal::new();
-        let listener = tokio::spawn(listen_for_appends(pool.clone(), appended.downgrade()));
+        // The listener holds its connection for good, so it gets its own, outside the pool
+        // that serves requests.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(listener_options);
+        let listener = tokio::spawn(listen_for_appends(listener_pool, appended.downgrade()));
         Ok(PostgresEventStore {
             pool,
             appended,
+            known_instances: KnownInstances::default(),
             listener,
         })
     }
@@ -121,6 +130,10 @@ impl PostgresEventStore {
 
     fn appended(&self) -> &AppendSignal {
         &self.appended
+    }
+
+    fn known_instances(&self) -> &KnownInstances {
+        &self.known_instances
     }
 }
 

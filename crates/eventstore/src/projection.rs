@@ -47,6 +47,31 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies one event to the read model.
     async fn apply(&self, tx: &mut dyn ReadModelTx, event: &StoredEvent) -> Result<(), BoxError>;
+
+    /// Applies a batch of events, in order, inside one transaction. The default applies them
+    /// one by one; a projection may instead fold the batch in memory and write each row it
+    /// touches once, which is what makes catching up over a long log fast.
+    async fn apply_batch(
+        &self,
+        tx: &mut dyn ReadModelTx,
+        events: &[StoredEvent],
+    ) -> Result<(), ApplyError> {
+        for (index, event) in events.iter().enumerate() {
+            self.apply(tx, event)
+                .await
+                .map_err(|source| ApplyError { index, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// A batch failed at `events[index]`; nothing of the batch is kept.
+#[derive(Debug)]
+pub struct ApplyError {
+    /// The index of the event the projection could not apply.
+    pub index: usize,
+    /// Why.
+    pub source: BoxError,
 }
 
 /// What one projection batch did.

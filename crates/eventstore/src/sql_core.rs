@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::{BACKEND, DIALECT, Db, MIGRATOR, Store};
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::event::{AggregateAppend, AggregateRef, EventQuery, Position, StoredEvent};
+use crate::event::{AggregateAppend, AggregateRef, EventQuery, NewEvent, Position, StoredEvent};
 use crate::projection::{BatchOutcome, Projection, StartFrom};
 use crate::read_model::{ReadModelTx, SqlRow, SqlValue};
 use crate::store::EventStore;
@@ -60,10 +60,17 @@ fn statements(d: &Dialect) -> Statements {
         events_of_instance: sql(format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE instance_id = $1 AND {filters}"
         )),
+        // One round trip per event: the transaction's position is computed by the first insert
+        // ($5 NULL) and bound for the rest, and the guard inserts nothing unless the aggregate's
+        // last sequence is the one before this event's (optimistic concurrency).
         insert_event: sql(format!(
             "INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, position, in_tx_order, \
              event_type, revision, payload, creator, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {payload}, $10, $11)",
+             SELECT $1, $2, $3, $4, COALESCE($5, {next_tx}), $6, $7, $8, {payload}, $10, $11 \
+             WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                    WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3) = $4 - 1 \
+             RETURNING position",
+            next_tx = d.next_tx,
             payload = d.json_param_9,
         )),
         events_of_aggregate: sql(format!(
@@ -155,61 +162,78 @@ fn validate(appends: &[AggregateAppend]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Inserts one event if the aggregate's last sequence is the one before it; `Ok(None)` when
+/// it is not (a conflict). `tx` is the transaction's position once known (`None` for the first
+/// event, whose insert computes it).
+async fn insert_event(
+    conn: &mut Conn,
+    aggregate: &AggregateRef,
+    event: &NewEvent,
+    sequence: i64,
+    tx: Option<i64>,
+    in_tx_order: i32,
+) -> Result<Option<StoredEvent>, StoreError> {
+    // Both back ends keep microseconds; what append returns must equal what is read.
+    let created_at = event.created_at.trunc_subsecs(6);
+    let inserted: Option<i64> = sqlx::query_scalar(STATEMENTS.insert_event.clone())
+        .bind(&aggregate.instance_id)
+        .bind(&aggregate.aggregate_type)
+        .bind(&aggregate.aggregate_id)
+        .bind(sequence)
+        .bind(tx)
+        .bind(in_tx_order)
+        .bind(&event.event_type)
+        .bind(event.revision)
+        .bind(&event.payload)
+        .bind(&event.creator)
+        .bind(created_at)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(inserted.map(|position_tx| StoredEvent {
+        aggregate: aggregate.clone(),
+        sequence,
+        position: Position {
+            tx: position_tx,
+            in_tx_order,
+        },
+        event_type: event.event_type.clone(),
+        revision: event.revision,
+        payload: event.payload.clone(),
+        creator: event.creator.clone(),
+        created_at,
+    }))
+}
+
+async fn conflict(conn: &mut Conn, append: &AggregateAppend) -> Result<StoreError, StoreError> {
+    Ok(StoreError::Conflict {
+        aggregate: append.aggregate.clone(),
+        expected: append.expected_sequence,
+        actual: last_sequence(conn, &append.aggregate).await?,
+    })
+}
+
 async fn append_in_tx(
     conn: &mut Conn,
     appends: &[AggregateAppend],
+    new_instances: &[&str],
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let tx: i64 = sqlx::query_scalar(DIALECT.next_tx)
-        .fetch_one(&mut *conn)
-        .await?;
+    let mut tx: Option<i64> = None;
     let mut stored = Vec::with_capacity(appends.iter().map(|append| append.events.len()).sum());
     let mut in_tx_order = 0i32;
     for append in appends {
-        let actual = last_sequence(conn, &append.aggregate).await?;
-        if actual != append.expected_sequence {
-            return Err(StoreError::Conflict {
-                aggregate: append.aggregate.clone(),
-                expected: append.expected_sequence,
-                actual,
-            });
-        }
         for (offset, event) in append.events.iter().enumerate() {
             let sequence = append.expected_sequence + 1 + offset as i64;
-            let position = Position { tx, in_tx_order };
-            // Both back ends keep microseconds; what append returns must equal what is read.
-            let created_at = event.created_at.trunc_subsecs(6);
-            sqlx::query(STATEMENTS.insert_event.clone())
-                .bind(&append.aggregate.instance_id)
-                .bind(&append.aggregate.aggregate_type)
-                .bind(&append.aggregate.aggregate_id)
-                .bind(sequence)
-                .bind(position.tx)
-                .bind(position.in_tx_order)
-                .bind(&event.event_type)
-                .bind(event.revision)
-                .bind(&event.payload)
-                .bind(&event.creator)
-                .bind(created_at)
-                .execute(&mut *conn)
-                .await?;
-            stored.push(StoredEvent {
-                aggregate: append.aggregate.clone(),
-                sequence,
-                position,
-                event_type: event.event_type.clone(),
-                revision: event.revision,
-                payload: event.payload.clone(),
-                creator: event.creator.clone(),
-                created_at,
-            });
+            let Some(event) =
+                insert_event(conn, &append.aggregate, event, sequence, tx, in_tx_order).await?
+            else {
+                return Err(conflict(conn, append).await?);
+            };
+            tx = Some(event.position.tx);
+            stored.push(event);
             in_tx_order += 1;
         }
     }
-    let instances: BTreeSet<&str> = appends
-        .iter()
-        .map(|append| append.aggregate.instance_id.as_str())
-        .collect();
-    for instance_id in instances {
+    for instance_id in new_instances {
         sqlx::query("INSERT INTO event_instances (instance_id) VALUES ($1) ON CONFLICT (instance_id) DO NOTHING")
             .bind(instance_id)
             .execute(&mut *conn)
@@ -219,6 +243,41 @@ async fn append_in_tx(
         sqlx::query(notify).execute(&mut *conn).await?;
     }
     Ok(stored)
+}
+
+/// The common case — one event, to an instance already recorded — as a single autocommit
+/// statement: the guarded INSERT is atomic by itself, which saves the BEGIN and COMMIT round
+/// trips. `Ok(None)` asks the caller to take the transactional path (the shape does not fit,
+/// or SQLite reports another connection writing, which only the path with a write lock taken
+/// up front waits out).
+async fn append_single(
+    store: &Store,
+    appends: &[AggregateAppend],
+    new_instances: &[&str],
+) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+    let ([append], []) = (appends, new_instances) else {
+        return Ok(None);
+    };
+    let [event] = append.events.as_slice() else {
+        return Ok(None);
+    };
+    let mut conn = store.writer().acquire().await?;
+    let sequence = append.expected_sequence + 1;
+    match insert_event(&mut conn, &append.aggregate, event, sequence, None, 0).await {
+        Ok(Some(stored)) => {
+            if let Some(notify) = DIALECT.notify {
+                sqlx::query(notify).execute(&mut *conn).await?;
+            }
+            Ok(Some(vec![stored]))
+        }
+        Ok(None) => Err(conflict(&mut conn, append).await?),
+        Err(StoreError::Database(sqlx::Error::Database(error)))
+            if error.code().is_some_and(|code| (DIALECT.is_busy)(&code)) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Turns a unique-key violation (a concurrent writer inserted the same sequence first) into a
@@ -334,21 +393,19 @@ async fn project_in_tx(
     let Some(last) = events.last().map(|event| event.position) else {
         return Ok(BatchOutcome::Idle);
     };
-    {
-        let mut read_model = ConnTx(&mut *conn);
-        for event in &events {
-            projection
-                .apply(&mut read_model, event)
-                .await
-                .map_err(|source| StoreError::Projection {
-                    projection: projection.name().to_owned(),
-                    aggregate: Box::new(event.aggregate.clone()),
-                    sequence: event.sequence,
-                    event_type: event.event_type.clone(),
-                    source,
-                })?;
-        }
-    }
+    projection
+        .apply_batch(&mut ConnTx(&mut *conn), &events)
+        .await
+        .map_err(|failure| {
+            let event = &events[failure.index.min(events.len() - 1)];
+            StoreError::Projection {
+                projection: projection.name().to_owned(),
+                aggregate: Box::new(event.aggregate.clone()),
+                sequence: event.sequence,
+                event_type: event.event_type.clone(),
+                source: failure.source,
+            }
+        })?;
     sqlx::query(STATEMENTS.save_current_state.clone())
         .bind(projection.name())
         .bind(instance_id)
@@ -455,15 +512,45 @@ impl EventStore for Store {
 
     async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {
         validate(appends)?;
+        // Instances already recorded in `event_instances` need no insert (rows are never
+        // deleted); the set only grows after a commit.
+        let new_instances: Vec<&str> = {
+            let known = self
+                .known_instances()
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut new: Vec<&str> = appends
+                .iter()
+                .map(|append| append.aggregate.instance_id.as_str())
+                .filter(|instance_id| !known.contains(*instance_id))
+                .collect();
+            new.sort_unstable();
+            new.dedup();
+            new
+        };
         let result = async {
+            if let Some(stored) = append_single(self, appends, &new_instances).await? {
+                return Ok(stored);
+            }
             let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
-            let stored = append_in_tx(&mut tx, appends).await?;
+            let stored = append_in_tx(&mut tx, appends, &new_instances).await?;
             tx.commit().await?;
             Ok(stored)
         }
         .await;
         match result {
             Ok(stored) => {
+                if !new_instances.is_empty() {
+                    let mut known = self
+                        .known_instances()
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    known.extend(
+                        new_instances
+                            .iter()
+                            .map(|instance_id| (*instance_id).to_owned()),
+                    );
+                }
                 self.appended().notify();
                 Ok(stored)
             }

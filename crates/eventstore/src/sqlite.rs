@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::store::AppendSignal;
+use crate::store::{AppendSignal, KnownInstances};
 
 // The shared SQL, compiled once per back end on purpose (see the file's header).
 #[allow(clippy::duplicate_mod)]
@@ -26,13 +26,15 @@ const BACKEND: &str = "sqlite";
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 const DIALECT: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
-    next_tx: "SELECT COALESCE(MAX(position), 0) + 1 FROM events",
+    next_tx: "(SELECT COALESCE(MAX(position), 0) + 1 FROM events)",
     horizon: "9223372036854775807",
     json_text_list: |param| format!("SELECT value FROM json_each(${param})"),
     json_param_9: "$9",
     now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     notify: None,
     try_lock_projection: None,
+    // SQLITE_BUSY and its extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY, BUSY_TIMEOUT).
+    is_busy: |code| code.parse::<i32>().is_ok_and(|code| code & 0xff == 5),
     lock_installs: None,
 };
 
@@ -53,6 +55,7 @@ pub struct SqliteEventStore {
     writer: SqlitePool,
     readers: SqlitePool,
     appended: AppendSignal,
+    known_instances: KnownInstances,
 }
 
 impl SqliteEventStore {
@@ -75,7 +78,10 @@ impl SqliteEventStore {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // A local file needs no liveness check before each use: skipping it saves a round
+        // trip to the connection's worker thread on every append.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -88,6 +94,7 @@ impl SqliteEventStore {
             .await
             .map_err(StoreError::from_migrate)?;
         let readers = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await
@@ -96,6 +103,7 @@ impl SqliteEventStore {
             writer,
             readers,
             appended: AppendSignal::new(),
+            known_instances: KnownInstances::default(),
         })
     }
 
@@ -109,5 +117,9 @@ impl SqliteEventStore {
 
     fn appended(&self) -> &AppendSignal {
         &self.appended
+    }
+
+    fn known_instances(&self) -> &KnownInstances {
+        &self.known_instances
     }
 }

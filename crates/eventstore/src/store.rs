@@ -92,3 +92,6 @@ impl AppendSignal {
         std::sync::Arc::downgrade(&self.0)
     }
 }
+
+/// Instances this store has seen recorded in `event_instances`.
+pub(crate) type KnownInstances = std::sync::Mutex<std::collections::HashSet<String>>;

@@ -117,6 +117,12 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             DomainError::Conflict(error) => ApiError::Conflict(format!("{error}")),
             DomainError::Wait(error) => ApiError::Unavailable(error.to_string()),
+            // The token endpoint answers these as `invalid_grant` itself; elsewhere they are
+            // a bad request about the presented code or token.
+            DomainError::Grant(rejection) => ApiError::Invalid {
+                field: "grant".into(),
+                message: rejection.to_string(),
+            },
             other @ (DomainError::UnreadableEvent { .. } | DomainError::Store(_)) => {
                 ApiError::Internal(other.to_string())
             }

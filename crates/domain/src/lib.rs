@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod grant;
 pub mod instance;
+pub mod keys;
 mod service;
 pub mod session;
 pub mod system;

@@ -20,6 +20,7 @@ use crate::grant::{
     TokensIssued,
 };
 use crate::instance::{Instance, InstanceProjection, InstanceView};
+use crate::keys::{SigningKeyAdded, SigningKeyProjection, SigningKeyRecord, SigningKeys};
 use crate::session::{Session, SessionCreated, SessionProjection, SessionView, TerminationReason};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
 use crate::user::{
@@ -153,6 +154,7 @@ impl Domain {
             Arc::new(ApplicationProjection),
             Arc::new(SessionProjection),
             Arc::new(GrantProjection),
+            Arc::new(SigningKeyProjection),
         ]
     }
 
@@ -315,6 +317,22 @@ impl Domain {
         InstanceView::by_id(self.store.as_ref(), instance_id)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("instance {instance_id}")))
+    }
+
+    /// The instance whose issuer URL has this origin (`scheme://host[:port]`), else the
+    /// default instance (so a development setup answers on 127.0.0.1 as on localhost).
+    pub async fn instance_for_origin(&self, origin: &str) -> Result<InstanceView, DomainError> {
+        for instance in InstanceView::all(self.store.as_ref()).await? {
+            if instance.external_url == origin
+                || instance
+                    .external_url
+                    .strip_prefix(origin)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            {
+                return Ok(instance);
+            }
+        }
+        self.default_instance().await
     }
 
     /// The instance created on first start.
@@ -1046,6 +1064,57 @@ impl Domain {
             Ok(grant.revoke(RevocationReason::RevokedByClient))
         })
         .await
+    }
+
+    /// An instance's signing keys that are still published, newest first.
+    pub async fn signing_keys(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<SigningKeyRecord>, DomainError> {
+        let now = self.clock.now();
+        let keys = SigningKeyRecord::of_instance(self.store.as_ref(), instance_id).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|key| key.publish_until > now)
+            .collect())
+    }
+
+    /// Adds a signing key unless one for its algorithm is current (another process may have
+    /// just added one); returns whether this one was added.
+    pub async fn add_signing_key(
+        &self,
+        instance_id: &str,
+        key: SigningKeyAdded,
+    ) -> Result<bool, DomainError> {
+        let mut attempt = 0;
+        loop {
+            let keys =
+                Loaded::<SigningKeys>::load(self.store.as_ref(), instance_id, instance_id).await?;
+            let events = keys.state.add(key.clone(), self.clock.now());
+            if events.is_empty() {
+                // Make sure this process's read model shows the key that won.
+                self.runner
+                    .wait_for(
+                        instance_id,
+                        keys.position,
+                        self.options.read_your_writes_timeout,
+                    )
+                    .await?;
+                return Ok(false);
+            }
+            match self
+                .commit(&[keys.append(&events, &self.stamp("system"))])
+                .await
+            {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map(|_| true),
+            }
+        }
+    }
+
+    /// The current time as the domain sees it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 

@@ -29,6 +29,44 @@ pub struct Config {
     pub log: LogConfig,
     /// Read-model maintenance.
     pub projections: ProjectionConfig,
+    /// Signing keys.
+    pub keys: KeysConfig,
+    /// Sign-in and sessions.
+    pub sessions: SessionConfig,
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Base64 of the 32-byte key that seals private signing keys at rest; unset means the file
+    /// `master.key` in the data directory (created on first start). Replicas must share it.
+    pub master_key: Option<String>,
+    /// Days a signing key signs new tokens before a new one takes over.
+    pub rotation_days: u32,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            master_key: None,
+            rotation_days: 90,
+        }
+    }
+}
+
+/// `[sessions]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Absolute session lifetime in hours.
+    pub lifetime_hours: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { lifetime_hours: 12 }
+    }
 }
 
 /// `[server]`
@@ -202,6 +240,19 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|error| invalid("log.level", format!("{error} (try `info` or `debug`)")))?;
+        if let Some(master_key) = &self.keys.master_key {
+            jose::MasterKey::from_base64(master_key.trim())
+                .map_err(|error| invalid("keys.master_key", error.to_string()))?;
+        }
+        if self.keys.rotation_days == 0 {
+            return Err(invalid("keys.rotation_days", "must be at least 1".into()));
+        }
+        if self.sessions.lifetime_hours == 0 {
+            return Err(invalid(
+                "sessions.lifetime_hours",
+                "must be at least 1".into(),
+            ));
+        }
         if self.projections.poll_interval_ms == 0 || self.projections.batch_size == 0 {
             return Err(invalid(
                 "projections.poll_interval_ms",

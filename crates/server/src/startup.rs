@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, DatabaseConfig};
-use crate::http::{AppState, app};
+use crate::http::{AppState, Settings, app};
+use crate::keys::KeyRing;
 
 /// The wall clock; the one place the domain's time comes from in production.
 pub struct SystemClock;
@@ -56,6 +57,7 @@ pub struct RunningServer {
     pub external_url: String,
     /// The admin token generated on this (first) start, if any.
     pub generated_admin_token: Option<String>,
+    domain: Arc<Domain>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<std::io::Result<()>>,
     projections: JoinHandle<()>,
@@ -107,7 +109,39 @@ impl RunningServer {
             );
         }
 
-        let router = app(AppState { domain });
+        let master_key = crate::keys::load_master_key(
+            config.keys.master_key.as_deref(),
+            &config.database.data_dir,
+        )
+        .context("cannot load the master key (keys.master_key)")?;
+        let keys = Arc::new(KeyRing::new(
+            domain.clone(),
+            master_key,
+            chrono::Duration::days(i64::from(config.keys.rotation_days)),
+            // Longer than any token's lifetime, so every token verifies while it lives.
+            chrono::Duration::days(2),
+        ));
+        // Create the default instance's keys in the background, so neither startup nor the
+        // first sign-in waits for RSA key generation.
+        let warm = (keys.clone(), setup.instance.instance_id.clone());
+        tokio::spawn(async move {
+            for alg in jose::Algorithm::ALL {
+                if let Err(error) = warm.0.signer(&warm.1, *alg).await {
+                    tracing::warn!(%error, alg = alg.name(), "could not prepare a signing key");
+                }
+            }
+        });
+        let settings = Arc::new(Settings {
+            https: config.server.external_url.starts_with("https://"),
+            session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
+        });
+        let throttle = Arc::new(crate::http::oidc::LoginThrottle::default());
+        let router = app(AppState {
+            domain: domain.clone(),
+            keys,
+            settings,
+            throttle,
+        });
         let mut stop = stopped;
         let serve = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -127,6 +161,7 @@ impl RunningServer {
             local_addr,
             external_url: setup.instance.external_url,
             generated_admin_token: setup.generated_admin_token,
+            domain,
             shutdown,
             serve,
             projections,
@@ -141,6 +176,11 @@ impl RunningServer {
         stop_signal.await;
         tracing::info!("shutting down");
         self.stop().await
+    }
+
+    /// The domain the server runs on (tests use it to arrange state).
+    pub fn domain(&self) -> Arc<Domain> {
+        self.domain.clone()
     }
 
     /// Stops accepting requests, finishes those in flight, stops the projections.

@@ -123,6 +123,12 @@ impl InstanceView {
         rows.first().map(Self::from_row).transpose()
     }
 
+    /// Every instance.
+    pub async fn all(store: &dyn EventStore) -> Result<Vec<Self>, DomainError> {
+        let rows = store.query("SELECT instance_id, name, external_url, is_default FROM instances ORDER BY instance_id", &[]).await?;
+        rows.iter().map(Self::from_row).collect()
+    }
+
     /// The instance created on first start.
     pub async fn default_instance(store: &dyn EventStore) -> Result<Option<Self>, DomainError> {
         let rows = store

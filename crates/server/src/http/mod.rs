@@ -3,12 +3,15 @@
 mod admin;
 pub mod error;
 mod health;
+pub mod oidc;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::Uri;
 use domain::Domain;
+
+use crate::keys::KeyRing;
 use tower_http::trace::TraceLayer;
 
 use error::ApiError;
@@ -18,12 +21,28 @@ use error::ApiError;
 pub struct AppState {
     /// Commands and queries.
     pub domain: Arc<Domain>,
+    /// Signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Settings the handlers need.
+    pub settings: Arc<Settings>,
+    /// Slows down repeated sign-in failures.
+    pub throttle: Arc<oidc::LoginThrottle>,
+}
+
+/// Run-time settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Whether the server is reached over https (cookies get `Secure`).
+    pub https: bool,
+    /// How long a sign-in lasts.
+    pub session_lifetime: std::time::Duration,
 }
 
 /// The whole application, without a socket (tests and `serve` both use it).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(oidc::router())
         .nest("/admin/v1", admin::router())
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())

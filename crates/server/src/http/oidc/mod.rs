@@ -1,0 +1,40 @@
+//! The OpenID Provider's public endpoints. Paths are `protocol::discovery::EndpointPaths`'s
+//! defaults, and discovery publishes exactly these.
+
+mod authorize;
+mod client;
+mod discovery;
+mod issuer;
+mod login;
+mod page;
+mod session;
+mod token;
+mod userinfo;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::AppState;
+
+pub use issuer::Issuer;
+pub use login::LoginThrottle;
+
+/// Every OIDC route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route("/oauth/v2/keys", get(discovery::keys))
+        .route(
+            "/oauth/v2/authorize",
+            get(authorize::get).post(authorize::post),
+        )
+        .route("/login", get(login::show).post(login::submit))
+        .route("/oauth/v2/token", post(token::token))
+        .route(
+            "/oidc/v1/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+}

@@ -1,0 +1,482 @@
+//! The authorization code flow over HTTP against the real server, as a browser and a client
+//! application would drive it; on SQLite and PostgreSQL.
+
+use std::collections::HashMap;
+
+use domain::application::OidcConfig;
+use domain::{NewUser, Profile};
+use eventstore::testing::Harness;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use server::{Config, RunningServer};
+
+const TOKEN: &str = "test-admin-token-0123456789abcdef";
+const CALLBACK: &str = "https://app.example.com/callback";
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn config(h: &Harness) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(TOKEN.into());
+    match h.postgres_url() {
+        Some(url) => {
+            config.database.url = Some(url);
+            config.database.data_dir = std::env::temp_dir().join(format!("pc-{}", uuid_like()));
+        }
+        None => config.database.data_dir = h.data_dir().unwrap().join("data"),
+    }
+    config
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A browser: follows no redirects by itself, keeps cookies by name.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new(server: &RunningServer) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            http,
+            base: format!("http://{}", server.local_addr),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let response = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    async fn post_form(&mut self, path: &str, body: String) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("a redirect")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    let value = &html[start..start + html[start..].find('"').unwrap()];
+    value
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid profile email"),
+        ("state", "af0ifjsldkj"),
+        ("nonce", "n-0S6_WzA2Mj"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    format!("/oauth/v2/authorize?{}", form(&params))
+}
+
+eventstore::on_both_backends!(code_flow_signs_in_issues_verifiable_tokens_and_refreshes);
+
+async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let user = domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile {
+                    email: Some("alice@example.com".into()),
+                    email_verified: true,
+                    given_name: Some("Alice".into()),
+                    family_name: Some("Liddell".into()),
+                },
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let app_config: OidcConfig = serde_json::from_value(serde_json::json!({
+        "name": "Example App",
+        "client_type": "confidential",
+        "auth_method": "client_secret_basic",
+        "redirect_uris": [CALLBACK],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "id_token_signing_alg": "ES256",
+        "access_token_lifetime_secs": 3600,
+        "id_token_lifetime_secs": 600,
+        "refresh_token_lifetime_secs": 86400
+    }))
+    .unwrap();
+    let (app, secret) = domain.add_application(&admin, app_config).await.unwrap();
+    let secret = secret.unwrap();
+    let mut browser = Browser::new(&server);
+    let issuer = server.external_url.clone();
+
+    // prompt=none without a session: login_required at the client, with state and iss.
+    let response = browser
+        .get(&authorize_path(&app.client_id, &[("prompt", "none")]))
+        .await;
+    let back = query_of(&location(&response));
+    assert_eq!(
+        (
+            back["error"].as_str(),
+            back["state"].as_str(),
+            back["iss"].as_str()
+        ),
+        ("login_required", "af0ifjsldkj", issuer.as_str())
+    );
+
+    // An unregistered redirect_uri is an error page, never a redirect.
+    let evil = format!(
+        "/oauth/v2/authorize?{}",
+        form(&[
+            ("response_type", "code"),
+            ("client_id", &app.client_id),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("scope", "openid")
+        ])
+    );
+    let response = browser.get(&evil).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get(LOCATION).is_none());
+
+    // Authorize → sign-in page → wrong password → right password → back with a code.
+    let response = browser.get(&authorize_path(&app.client_id, &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let login_page = location(&response);
+    assert!(login_page.starts_with("/login?"), "{login_page}");
+    let page = browser.get(&login_page).await.text().await.unwrap();
+    assert!(page.contains("Sign in to Example App"), "{page}");
+    let (csrf, return_to) = (
+        hidden_field(&page, "csrf"),
+        hidden_field(&page, "return_to"),
+    );
+    let wrong = browser
+        .post_form(
+            "/login",
+            form(&[
+                ("csrf", &csrf),
+                ("return_to", &return_to),
+                ("login", "alice"),
+                ("password", "nope"),
+            ]),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Wrong username or password.")
+    );
+    let forged = browser
+        .post_form(
+            "/login",
+            form(&[
+                ("csrf", "forged"),
+                ("return_to", &return_to),
+                ("login", "alice"),
+                ("password", "correct horse battery"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        forged.status(),
+        StatusCode::BAD_REQUEST,
+        "a missing CSRF match is refused"
+    );
+    let page = browser.get(&login_page).await.text().await.unwrap();
+    let csrf = hidden_field(&page, "csrf");
+    let signed_in = browser
+        .post_form(
+            "/login",
+            form(&[
+                ("csrf", &csrf),
+                ("return_to", &return_to),
+                ("login", "ALICE@example.com"),
+                ("password", "correct horse battery"),
+            ]),
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session_cookie = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("portcullis_session="))
+        .unwrap();
+    assert!(
+        session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
+        "{session_cookie}"
+    );
+    let response = browser.get(&location(&signed_in)).await;
+    let callback = location(&response);
+    assert!(callback.starts_with(CALLBACK), "{callback}");
+    let back = query_of(&callback);
+    assert_eq!(
+        (back["state"].as_str(), back["iss"].as_str()),
+        ("af0ifjsldkj", issuer.as_str())
+    );
+    let code = back["code"].clone();
+
+    // The code exchange, with HTTP Basic client authentication and the PKCE verifier.
+    let http = reqwest::Client::new();
+    let base = browser.base.clone();
+    let exchange = |code: String, verifier: &'static str| {
+        http.post(format!("{base}/oauth/v2/token"))
+            .basic_auth(&app.client_id, Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier),
+            ]))
+            .send()
+    };
+    let bad_verifier = exchange(
+        code.clone(),
+        "wrong-verifier-wrong-verifier-wrong-verifier-x",
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad_verifier.status(), StatusCode::BAD_REQUEST);
+    let tokens: serde_json::Value = exchange(code.clone(), VERIFIER)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // The ID token verifies against the published keys and carries the expected claims.
+    let jwks: jose::JwkSet = browser.get("/oauth/v2/keys").await.json().await.unwrap();
+    let verifier = jose::Verifier::new(&jwks).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let verified = verifier
+        .verify(
+            id_token,
+            &jose::Validation::new()
+                .issuer(&issuer)
+                .audience(&app.client_id),
+            now,
+        )
+        .unwrap();
+    assert_eq!(verified.header.alg, jose::Algorithm::ES256);
+    let claims = verified.claims;
+    assert_eq!(claims["sub"], user.user_id.as_str());
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert!(
+        claims["sid"].is_string() && claims["auth_time"].is_u64() && claims["at_hash"].is_string()
+    );
+    assert_eq!(
+        claims["at_hash"],
+        protocol::claims::at_hash(protocol::claims::JwsAlgorithm::ES256, &access_token).as_str()
+    );
+
+    // UserInfo releases what the scopes allow.
+    let info: serde_json::Value = http
+        .get(format!("{base}/oidc/v1/userinfo"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            info["sub"].as_str(),
+            info["email"].as_str(),
+            info["preferred_username"].as_str()
+        ),
+        (
+            Some(user.user_id.as_str()),
+            Some("alice@example.com"),
+            Some("alice")
+        )
+    );
+    let anonymous = http
+        .get(format!("{base}/oidc/v1/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // A replayed code fails and revokes what it issued.
+    let replay = exchange(code, VERIFIER).await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        replay.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let revoked = http
+        .get(format!("{base}/oidc/v1/userinfo"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+
+    // Single sign-on: the next authorization needs no sign-in; its refresh token rotates.
+    let response = browser.get(&authorize_path(&app.client_id, &[])).await;
+    let code = query_of(&location(&response))["code"].clone();
+    let tokens: serde_json::Value = exchange(code, VERIFIER)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = |token: String| {
+        http.post(format!("{base}/oauth/v2/token"))
+            .basic_auth(&app.client_id, Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &token),
+            ]))
+            .send()
+    };
+    let refreshed = refresh(tokens["refresh_token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: serde_json::Value = refreshed.json().await.unwrap();
+    assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
+    let stale = refresh(tokens["refresh_token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+
+    // A wrong client secret is invalid_client with a Basic challenge.
+    let wrong_secret = http
+        .post(format!("{base}/oauth/v2/token"))
+        .basic_auth(&app.client_id, Some("not-the-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong_secret.headers().contains_key("www-authenticate"));
+
+    // Discovery names these endpoints.
+    let discovery: serde_json::Value = browser
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], issuer.as_str());
+    assert!(
+        discovery["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth/v2/token")
+    );
+    server.stop().await.unwrap();
+}

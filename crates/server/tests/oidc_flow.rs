@@ -197,6 +197,7 @@ async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
         "client_type": "confidential",
         "auth_method": "client_secret_basic",
         "redirect_uris": [CALLBACK],
+        "post_logout_redirect_uris": ["https://app.example.com/signed-out"],
         "grant_types": ["authorization_code", "refresh_token"],
         "id_token_signing_alg": "ES256",
         "access_token_lifetime_secs": 3600,
@@ -463,6 +464,110 @@ async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
         .unwrap();
     assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong_secret.headers().contains_key("www-authenticate"));
+
+    // Introspection answers the owning client; revocation ends the grant. The grant above was
+    // revoked when its rotated refresh token was replayed, so use a fresh one.
+    let response = browser.get(&authorize_path(&app.client_id, &[])).await;
+    let code = query_of(&location(&response))["code"].clone();
+    let refreshed: serde_json::Value = exchange(code, VERIFIER)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = refreshed["access_token"].as_str().unwrap().to_owned();
+    let client_post = |path: &'static str, body: String| {
+        http.post(format!("{base}{path}"))
+            .basic_auth(&app.client_id, Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let introspected: serde_json::Value =
+        client_post("/oauth/v2/introspect", form(&[("token", &access)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        (
+            introspected["active"].as_bool(),
+            introspected["sub"].as_str()
+        ),
+        (Some(true), Some(user.user_id.as_str()))
+    );
+    let revoked = client_post("/oauth/v2/revoke", form(&[("token", &access)]))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let introspected: serde_json::Value =
+        client_post("/oauth/v2/introspect", form(&[("token", &access)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(introspected, serde_json::json!({"active": false}));
+
+    // RP-initiated logout with an id_token_hint: no confirmation, the session ends with the
+    // request's origin, the cookie goes, and the registered URI gets the state back.
+    let hint = refreshed["id_token"].as_str().unwrap().to_owned();
+    let logout = format!(
+        "/oidc/v1/end_session?{}",
+        form(&[
+            ("id_token_hint", &hint),
+            (
+                "post_logout_redirect_uri",
+                "https://app.example.com/signed-out"
+            ),
+            ("state", "bye")
+        ])
+    );
+    let unregistered = format!(
+        "/oidc/v1/end_session?{}",
+        form(&[
+            ("id_token_hint", &hint),
+            (
+                "post_logout_redirect_uri",
+                "https://app.example.com/signed-out?x=1"
+            )
+        ])
+    );
+    let refused = browser.get(&unregistered).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::BAD_REQUEST,
+        "an altered post-logout URI is never redirected to"
+    );
+    let response = browser.get(&logout).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        "https://app.example.com/signed-out?state=bye"
+    );
+    assert!(!browser.cookies.contains_key("portcullis_session"));
+    let sid = claims["sid"].as_str().unwrap();
+    let events = domain
+        .store()
+        .aggregate_events(&eventstore::AggregateRef::new(
+            &admin.instance_id,
+            "session",
+            sid,
+        ))
+        .await
+        .unwrap();
+    let ended: serde_json::Value = serde_json::from_str(&events.last().unwrap().payload).unwrap();
+    assert_eq!(ended["reason"], "rp_initiated_logout");
+    assert_eq!(ended["triggered_at_origin"], browser.base.as_str());
+    let response = browser
+        .get(&authorize_path(&app.client_id, &[("prompt", "none")]))
+        .await;
+    assert_eq!(
+        query_of(&location(&response))["error"],
+        "login_required",
+        "signed out everywhere in this browser"
+    );
 
     // Discovery names these endpoints.
     let discovery: serde_json::Value = browser

@@ -4,6 +4,8 @@
 mod authorize;
 mod client;
 mod discovery;
+mod end_session;
+mod introspection;
 mod issuer;
 mod login;
 mod page;
@@ -37,4 +39,11 @@ pub fn router() -> Router<AppState> {
             "/oidc/v1/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
+        .route("/oauth/v2/introspect", post(introspection::introspect))
+        .route("/oauth/v2/revoke", post(introspection::revoke))
+        .route(
+            "/oidc/v1/end_session",
+            get(end_session::get).post(end_session::post),
+        )
+        .route("/oidc/v1/end_session/confirm", post(end_session::confirm))
 }

@@ -66,3 +66,8 @@ pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
     );
     (status, Html(page(title, &body))).into_response()
 }
+
+/// A page whose body the caller built, escaping every dynamic value itself.
+pub fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    (status, Html(page(title, body))).into_response()
+}

@@ -1,0 +1,160 @@
+//! A scripted browser and form helpers for the HTTP flow tests.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use server::RunningServer;
+
+/// Form-encodes pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A browser: follows no redirects by itself, keeps cookies by name.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    pub fn new(server: &RunningServer) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            http,
+            base: format!("http://{}", server.local_addr),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let response = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    pub async fn post_form(&mut self, path: &str, body: String) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("a redirect")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    let value = &html[start..start + html[start..].find('"').unwrap()];
+    value
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+impl Browser {
+    /// Follows an authorization URL through the sign-in form to the client's redirect and
+    /// returns that redirect's URL.
+    pub async fn sign_in(&mut self, authorize_url: &str, login: &str, password: &str) -> String {
+        let response = self.get(authorize_url).await;
+        let login_page = location(&response);
+        assert!(
+            login_page.starts_with("/login?"),
+            "expected the sign-in page, got {login_page}"
+        );
+        let page = self.get(&login_page).await.text().await.unwrap();
+        let (csrf, return_to) = (
+            hidden_field(&page, "csrf"),
+            hidden_field(&page, "return_to"),
+        );
+        let signed_in = self
+            .post_form(
+                "/login",
+                form(&[
+                    ("csrf", &csrf),
+                    ("return_to", &return_to),
+                    ("login", login),
+                    ("password", password),
+                ]),
+            )
+            .await;
+        assert_eq!(
+            signed_in.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "sign-in failed"
+        );
+        let response = self.get(&location(&signed_in)).await;
+        location(&response)
+    }
+}

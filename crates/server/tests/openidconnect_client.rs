@@ -1,0 +1,195 @@
+//! The whole flow driven by an OpenID Connect client library we did not write (the
+//! `openidconnect` crate): discovery, authorization with PKCE, sign-in, code exchange, ID token
+//! signature and claims against the published JWKS, UserInfo, refresh, and RP-initiated logout.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::{Browser, query_of};
+use domain::application::OidcConfig;
+use domain::{NewUser, Profile};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreUserInfoClaims};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest,
+    HttpResponse, IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
+};
+use server::{Config, RunningServer};
+
+const TOKEN: &str = "test-admin-token-0123456789abcdef";
+const CALLBACK: &str = "https://app.example.com/callback";
+const SIGNED_OUT: &str = "https://app.example.com/signed-out";
+
+/// The library's HTTP client, over our reqwest (no redirects followed, as the library expects).
+async fn http_client(request: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let (parts, body) = request.into_parts();
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut builder = http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = response.bytes().await?.to_vec();
+    Ok(builder.body(body).expect("a response rebuilds"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_client_library_completes_the_flow() {
+    for alg in ["RS256", "ES256"] {
+        run_flow(alg).await;
+    }
+}
+
+async fn run_flow(alg: &str) {
+    let h = eventstore::testing::sqlite().await;
+    // The issuer must be the very URL the client discovers from.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config::default();
+    config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    config.server.external_url = format!("http://127.0.0.1:{port}");
+    config.admin.initial_token = Some(TOKEN.into());
+    config.database.data_dir = h.data_dir().unwrap().join("data");
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let profile = Profile {
+        email: Some("alice@example.com".into()),
+        email_verified: true,
+        ..Profile::default()
+    };
+    let password = "correct horse battery".to_owned();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile,
+                password: password.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let app_config: OidcConfig = serde_json::from_value(serde_json::json!({
+        "name": "Library App",
+        "client_type": "confidential",
+        "auth_method": "client_secret_basic",
+        "redirect_uris": [CALLBACK],
+        "post_logout_redirect_uris": [SIGNED_OUT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "id_token_signing_alg": alg,
+        "access_token_lifetime_secs": 3600,
+        "id_token_lifetime_secs": 600,
+        "refresh_token_lifetime_secs": 86400
+    }))
+    .unwrap();
+    let (app, secret) = domain.add_application(&admin, app_config).await.unwrap();
+
+    let issuer = IssuerUrl::new(server.external_url.clone()).unwrap();
+    let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http_client)
+        .await
+        .expect("discovery");
+    let end_session = metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .expect("end_session_endpoint");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(app.client_id.clone()),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+
+    let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(pkce_challenge)
+        .url();
+    let mut browser = Browser::new(&server);
+    let callback = browser
+        .sign_in(authorize_url.as_str(), "alice", &password)
+        .await;
+    let back = query_of(&callback);
+    assert_eq!(&back["state"], state.secret());
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(back["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(pkce_verifier)
+        .request_async(&http_client)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![jws_alg(alg)]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("the ID token verifies against the JWKS");
+    let expected_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash));
+    assert!(claims.auth_time().is_some());
+
+    let userinfo: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http_client)
+        .await
+        .expect("userinfo");
+    assert_eq!(userinfo.subject(), claims.subject());
+    assert_eq!(
+        userinfo.email().map(|email| email.as_str()),
+        Some("alice@example.com")
+    );
+
+    let refreshed = client
+        .exchange_refresh_token(tokens.refresh_token().expect("a refresh token"))
+        .unwrap()
+        .request_async(&http_client)
+        .await
+        .expect("refresh");
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
+
+    let logout_url = LogoutRequest::from(end_session)
+        .set_id_token_hint(id_token)
+        .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(SIGNED_OUT.into()).unwrap())
+        .set_state(CsrfToken::new("bye".into()))
+        .http_get_url();
+    let response = browser.get(logout_url.as_str()).await;
+    assert_eq!(
+        common::location(&response),
+        format!("{SIGNED_OUT}?state=bye")
+    );
+    server.stop().await.unwrap();
+}
+
+/// The library's name for a JWS algorithm.
+fn jws_alg(name: &str) -> openidconnect::core::CoreJwsSigningAlgorithm {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).expect("a known algorithm")
+}

@@ -183,20 +183,27 @@ impl Domain {
     /// Appends, then waits until the read models of every touched instance show the write.
     async fn commit(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, DomainError> {
         let stored = self.store.append(appends).await?;
-        for append in appends {
-            if let Some(last) = stored
-                .iter()
-                .rev()
-                .find(|event| event.aggregate == append.aggregate)
-            {
-                self.runner
-                    .wait_for(
-                        &append.aggregate.instance_id,
-                        last.position,
-                        self.options.read_your_writes_timeout,
-                    )
-                    .await?;
+        // One wait per instance, for the projections that read what was written.
+        let mut touched: std::collections::BTreeMap<&str, (eventstore::Position, Vec<&str>)> =
+            Default::default();
+        for event in &stored {
+            let entry = touched
+                .entry(event.aggregate.instance_id.as_str())
+                .or_insert((event.position, Vec::new()));
+            entry.0 = entry.0.max(event.position);
+            if !entry.1.contains(&event.aggregate.aggregate_type.as_str()) {
+                entry.1.push(event.aggregate.aggregate_type.as_str());
             }
+        }
+        for (instance_id, (position, aggregate_types)) in touched {
+            self.runner
+                .wait_for(
+                    instance_id,
+                    position,
+                    &aggregate_types,
+                    self.options.read_your_writes_timeout,
+                )
+                .await?;
         }
         Ok(stored)
     }
@@ -257,6 +264,7 @@ impl Domain {
                     .wait_for(
                         instance_id,
                         created.position,
+                        &[],
                         self.options.read_your_writes_timeout,
                     )
                     .await?;
@@ -1097,6 +1105,7 @@ impl Domain {
                     .wait_for(
                         instance_id,
                         keys.position,
+                        &[SigningKeys::TYPE],
                         self.options.read_your_writes_timeout,
                     )
                     .await?;

@@ -78,8 +78,27 @@ impl ProjectionRunner {
     }
 
     async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
+        self.catch_up_projections(instance_id, &[]).await
+    }
+
+    /// Catches up the projections that read any of `aggregate_types` (all when empty).
+    async fn catch_up_projections(
+        &self,
+        instance_id: &str,
+        aggregate_types: &[&str],
+    ) -> Result<PassSummary, StoreError> {
         let mut summary = PassSummary::default();
-        for projection in &self.projections {
+        let relevant = |projection: &Arc<dyn Projection>| {
+            let reads = projection.aggregate_types();
+            aggregate_types.is_empty()
+                || reads.is_empty()
+                || reads.iter().any(|read| aggregate_types.contains(read))
+        };
+        for projection in self
+            .projections
+            .iter()
+            .filter(|projection| relevant(projection))
+        {
             loop {
                 match self
                     .store
@@ -98,12 +117,14 @@ impl ProjectionRunner {
         Ok(summary)
     }
 
-    /// Waits until every projection has applied everything of `instance_id` up to `position`
-    /// (read-your-writes after a command), doing the work itself where no other process is.
+    /// Waits until every projection that reads `aggregate_types` (all projections when empty)
+    /// has applied everything of `instance_id` up to `position` (read-your-writes after a
+    /// command), doing the work itself where no other process is.
     pub async fn wait_for(
         &self,
         instance_id: &str,
         position: Position,
+        aggregate_types: &[&str],
         timeout: Duration,
     ) -> Result<(), WaitError> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -111,7 +132,10 @@ impl ProjectionRunner {
         loop {
             // Visibility first: an idle pass after it proves the position was applied.
             if self.store.is_visible(position).await?
-                && !self.catch_up_instance(instance_id).await?.busy
+                && !self
+                    .catch_up_projections(instance_id, aggregate_types)
+                    .await?
+                    .busy
             {
                 return Ok(());
             }

@@ -485,7 +485,7 @@ async fn wait_for_sees_own_writes(h: Harness) {
         .await
         .unwrap();
     runner
-        .wait_for("i1", stored[0].position, Duration::from_secs(5))
+        .wait_for("i1", stored[0].position, &[], Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(ledger(h.store.as_ref()).await.len(), 1);

@@ -17,7 +17,7 @@ use crate::error::DomainError;
 use crate::features::{Feature, FeatureState, SystemFeatures};
 use crate::grant::{
     CodeIssued, Grant, GrantProjection, GrantRejection, RevocationReason, TokenKind, TokenView,
-    TokensIssued,
+    TokensIssued, grant_token,
 };
 use crate::instance::{Instance, InstanceProjection, InstanceView};
 use crate::keys::{SigningKeyAdded, SigningKeyProjection, SigningKeyRecord, SigningKeys};
@@ -206,6 +206,12 @@ impl Domain {
                 .await?;
         }
         Ok(stored)
+    }
+
+    /// Appends without waiting for read models: for writes that are read back from the log
+    /// itself (grants), where waiting would only add latency.
+    async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, DomainError> {
+        Ok(self.store.append(appends).await?)
     }
 
     /// Loads an aggregate, decides, appends; retries from a fresh load when another writer won.
@@ -861,8 +867,8 @@ impl Domain {
         instance_id: &str,
         request: CodeRequest,
     ) -> Result<String, DomainError> {
-        let code = random_token();
         let grant_id = uuid::Uuid::now_v7().simple().to_string();
+        let code = grant_token(&grant_id);
         let now = self.clock.now();
         let issued = CodeIssued {
             session_id: request.session_id,
@@ -877,7 +883,7 @@ impl Domain {
             expires_at: now + chrono::Duration::seconds(CODE_LIFETIME_SECS),
         };
         let events = [crate::grant::GrantEvent::CodeIssued(issued)];
-        self.commit(&[create::<Grant>(
+        self.append(&[create::<Grant>(
             instance_id,
             &grant_id,
             &events,
@@ -893,23 +899,23 @@ impl Domain {
     pub async fn redeem_code(
         &self,
         instance_id: &str,
-        client_id: &str,
+        app: &ApplicationView,
         code: &str,
         redirect_uri: Option<&str>,
         pkce_verified: &(dyn Fn(Option<&str>) -> bool + Send + Sync),
     ) -> Result<IssuedTokens, DomainError> {
+        let client_id = app.client_id.as_str();
         let now = self.clock.now();
-        let token = TokenView::by_hash(
+        let (token, grant) = TokenView::load(
             self.store.as_ref(),
             instance_id,
+            code,
             &admin_token::hash_token(code),
             now,
         )
         .await?
-        .filter(|token| token.kind == TokenKind::Code)
+        .filter(|(token, _)| token.kind == TokenKind::Code)
         .ok_or(GrantRejection::Invalid("code"))?;
-        let grant =
-            Loaded::<Grant>::load(self.store.as_ref(), instance_id, &token.grant_id).await?;
         let issued = grant
             .state
             .code
@@ -921,7 +927,7 @@ impl Domain {
                 if !revoked.is_empty() {
                     // Best effort: a concurrent revocation is just as good.
                     let _ = self
-                        .commit(&[grant.append(&revoked, &self.stamp(client_id))])
+                        .append(&[grant.append(&revoked, &self.stamp(client_id))])
                         .await;
                 }
             }
@@ -930,13 +936,13 @@ impl Domain {
         if !pkce_verified(issued.code_challenge.as_deref()) {
             return Err(GrantRejection::Invalid("code").into());
         }
-        let app = self.application(instance_id, client_id).await?;
-        let (tokens, access_token, refresh_token) = self.new_tokens(&app.config, now);
+        let (tokens, access_token, refresh_token) =
+            self.new_tokens(&token.grant_id, &app.config, now);
         let events = grant
             .state
             .redeem_code(client_id, redirect_uri, tokens, now)?;
         match self
-            .commit(&[grant.append(&events, &self.stamp(client_id))])
+            .append(&[grant.append(&events, &self.stamp(client_id))])
             .await
         {
             // Another request redeemed the code at the same moment: this one is the replay.
@@ -957,26 +963,31 @@ impl Domain {
     pub async fn refresh(
         &self,
         instance_id: &str,
-        client_id: &str,
+        app: &ApplicationView,
         refresh_token: &str,
     ) -> Result<IssuedTokens, DomainError> {
+        let client_id = app.client_id.as_str();
         let now = self.clock.now();
         let presented = admin_token::hash_token(refresh_token);
-        let token = TokenView::by_hash(self.store.as_ref(), instance_id, &presented, now)
-            .await?
-            .filter(|token| token.kind == TokenKind::Refresh)
-            .ok_or(GrantRejection::Invalid("refresh token"))?;
+        let (token, grant) = TokenView::load(
+            self.store.as_ref(),
+            instance_id,
+            refresh_token,
+            &presented,
+            now,
+        )
+        .await?
+        .filter(|(token, _)| token.kind == TokenKind::Refresh)
+        .ok_or(GrantRejection::Invalid("refresh token"))?;
         if token.client_id != client_id {
             return Err(GrantRejection::OtherClient("refresh token").into());
         }
-        let grant =
-            Loaded::<Grant>::load(self.store.as_ref(), instance_id, &token.grant_id).await?;
         if token.superseded && grant.state.refresh_token_hash.as_deref() != Some(presented.as_str())
         {
             let revoked = grant.state.revoke(RevocationReason::RefreshTokenReplayed);
             if !revoked.is_empty() {
                 let _ = self
-                    .commit(&[grant.append(&revoked, &self.stamp(client_id))])
+                    .append(&[grant.append(&revoked, &self.stamp(client_id))])
                     .await;
             }
             return Err(GrantRejection::Invalid("refresh token").into());
@@ -984,11 +995,11 @@ impl Domain {
         if !token.is_active(now) {
             return Err(GrantRejection::Invalid("refresh token").into());
         }
-        let app = self.application(instance_id, client_id).await?;
-        let (tokens, access_token, refresh_token) = self.new_tokens(&app.config, now);
+        let (tokens, access_token, refresh_token) =
+            self.new_tokens(&token.grant_id, &app.config, now);
         let events = grant.state.refresh(client_id, &presented, tokens, now)?;
         match self
-            .commit(&[grant.append(&events, &self.stamp(client_id))])
+            .append(&[grant.append(&events, &self.stamp(client_id))])
             .await
         {
             Err(DomainError::Conflict(_)) => {
@@ -1012,14 +1023,15 @@ impl Domain {
 
     fn new_tokens(
         &self,
+        grant_id: &str,
         config: &OidcConfig,
         now: chrono::DateTime<chrono::Utc>,
     ) -> (TokensIssued, String, Option<String>) {
-        let access_token = random_token();
+        let access_token = grant_token(grant_id);
         let refresh_token = config
             .grant_types
             .contains(&crate::application::GrantType::RefreshToken)
-            .then(random_token);
+            .then(|| grant_token(grant_id));
         let tokens = TokensIssued {
             access_token_hash: admin_token::hash_token(&access_token),
             access_expires_at: now
@@ -1039,14 +1051,16 @@ impl Domain {
         token: &str,
     ) -> Result<Option<(TokenView, bool)>, DomainError> {
         let now = self.clock.now();
-        let view = TokenView::by_hash(
+        let view = TokenView::load(
             self.store.as_ref(),
             instance_id,
+            token,
             &admin_token::hash_token(token),
             now,
         )
         .await?;
         Ok(view
+            .map(|(view, _)| view)
             .filter(|view| view.kind != TokenKind::Code)
             .map(|view| {
                 let active = view.is_active(now);
@@ -1068,10 +1082,22 @@ impl Domain {
         if view.client_id != client_id {
             return Ok(());
         }
-        self.execute::<Grant, _>(instance_id, &view.grant_id, client_id, |grant| {
-            Ok(grant.revoke(RevocationReason::RevokedByClient))
-        })
-        .await
+        let mut attempt = 0;
+        loop {
+            let grant =
+                Loaded::<Grant>::load(self.store.as_ref(), instance_id, &view.grant_id).await?;
+            let events = grant.state.revoke(RevocationReason::RevokedByClient);
+            if events.is_empty() {
+                return Ok(());
+            }
+            match self
+                .append(&[grant.append(&events, &self.stamp(client_id))])
+                .await
+            {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// An instance's signing keys that are still published, newest first.

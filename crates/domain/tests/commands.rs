@@ -706,7 +706,7 @@ mod grants {
         let wrong_redirect = domain
             .redeem_code(
                 &instance,
-                &app.client_id,
+                &app,
                 &code,
                 Some("https://evil.example"),
                 &pkce_ok,
@@ -714,7 +714,7 @@ mod grants {
             .await;
         assert!(matches!(wrong_redirect, Err(DomainError::Grant(_))));
         let tokens = domain
-            .redeem_code(&instance, &app.client_id, &code, redirect, &pkce_ok)
+            .redeem_code(&instance, &app, &code, redirect, &pkce_ok)
             .await
             .unwrap();
         assert_eq!(tokens.code.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
@@ -731,7 +731,7 @@ mod grants {
         // Replaying the code fails and revokes what it issued.
         assert!(
             domain
-                .redeem_code(&instance, &app.client_id, &code, redirect, &pkce_ok)
+                .redeem_code(&instance, &app, &code, redirect, &pkce_ok)
                 .await
                 .is_err()
         );
@@ -751,35 +751,23 @@ mod grants {
             .await
             .unwrap();
         let first = domain
-            .redeem_code(&instance, &app.client_id, &code, redirect, &pkce_ok)
+            .redeem_code(&instance, &app, &code, redirect, &pkce_ok)
             .await
             .unwrap();
         let refreshed = domain
-            .refresh(
-                &instance,
-                &app.client_id,
-                first.refresh_token.as_deref().unwrap(),
-            )
+            .refresh(&instance, &app, first.refresh_token.as_deref().unwrap())
             .await
             .unwrap();
         assert_ne!(refreshed.access_token, first.access_token);
         assert!(
             domain
-                .refresh(
-                    &instance,
-                    &app.client_id,
-                    first.refresh_token.as_deref().unwrap()
-                )
+                .refresh(&instance, &app, first.refresh_token.as_deref().unwrap())
                 .await
                 .is_err()
         );
         assert!(
             domain
-                .refresh(
-                    &instance,
-                    &app.client_id,
-                    refreshed.refresh_token.as_deref().unwrap()
-                )
+                .refresh(&instance, &app, refreshed.refresh_token.as_deref().unwrap())
                 .await
                 .is_err()
         );
@@ -790,7 +778,7 @@ mod grants {
             .await
             .unwrap();
         let online = domain
-            .redeem_code(&instance, &app.client_id, &online, redirect, &pkce_ok)
+            .redeem_code(&instance, &app, &online, redirect, &pkce_ok)
             .await
             .unwrap();
         let offline = domain
@@ -798,7 +786,7 @@ mod grants {
             .await
             .unwrap();
         let offline = domain
-            .redeem_code(&instance, &app.client_id, &offline, redirect, &pkce_ok)
+            .redeem_code(&instance, &app, &offline, redirect, &pkce_ok)
             .await
             .unwrap();
         domain
@@ -821,21 +809,13 @@ mod grants {
         );
         assert!(
             domain
-                .refresh(
-                    &instance,
-                    &app.client_id,
-                    online.refresh_token.as_deref().unwrap()
-                )
+                .refresh(&instance, &app, online.refresh_token.as_deref().unwrap())
                 .await
                 .is_err()
         );
         assert!(
             domain
-                .refresh(
-                    &instance,
-                    &app.client_id,
-                    offline.refresh_token.as_deref().unwrap()
-                )
+                .refresh(&instance, &app, offline.refresh_token.as_deref().unwrap())
                 .await
                 .is_ok()
         );

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::store::{AppendSignal, KnownInstances};
+use crate::store::{AppendSignal, KnownInstances, ScanCursors};
 
 // The shared SQL, compiled once per back end on purpose (see the file's header).
 #[allow(clippy::duplicate_mod)]
@@ -54,6 +54,7 @@ pub struct PostgresEventStore {
     pool: PgPool,
     appended: AppendSignal,
     known_instances: KnownInstances,
+    scan_cursors: ScanCursors,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -111,6 +112,7 @@ impl PostgresEventStore {
             pool,
             appended,
             known_instances: KnownInstances::default(),
+            scan_cursors: ScanCursors::default(),
             listener,
         })
     }
@@ -134,6 +136,10 @@ impl PostgresEventStore {
 
     fn known_instances(&self) -> &KnownInstances {
         &self.known_instances
+    }
+
+    fn scan_cursors(&self) -> &ScanCursors {
+        &self.scan_cursors
     }
 }
 

@@ -17,6 +17,10 @@ pub struct RunnerOptions {
     pub batch_size: u32,
     /// How often to look for work when no wake-up arrives.
     pub poll_interval: Duration,
+    /// How long a background pass waits after a wake-up, so that one pass takes the appends
+    /// of a burst together. Commands that read their own writes do not wait for it: `wait_for`
+    /// applies what they need itself.
+    pub settle: Duration,
 }
 
 impl Default for RunnerOptions {
@@ -24,6 +28,7 @@ impl Default for RunnerOptions {
         RunnerOptions {
             batch_size: 1_000,
             poll_interval: Duration::from_secs(1),
+            settle: Duration::from_millis(2),
         }
     }
 }
@@ -160,6 +165,7 @@ impl ProjectionRunner {
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
             appended.mark_unchanged();
+            tokio::time::sleep(self.options.settle).await;
             next_wait = match self.run_pass().await {
                 Ok(summary) => {
                     backoff = Duration::from_millis(100);

@@ -357,10 +357,30 @@ async fn start_position(
     }
 }
 
+/// The query for a projection's next batch after `after`.
+fn batch_query(
+    projection: &dyn Projection,
+    instance_id: &str,
+    after: Position,
+    limit: u32,
+) -> EventQuery {
+    let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+    EventQuery {
+        instance_id: Some(instance_id.to_owned()),
+        after,
+        aggregate_types: owned(projection.aggregate_types()),
+        event_types: owned(projection.event_types()),
+        limit,
+    }
+}
+
+/// Applies the next batch under the projection's lock. `scanned` is a position up to which
+/// this process already knows there is nothing for the projection (its scan cursor).
 async fn project_in_tx(
     conn: &mut Conn,
     projection: &dyn Projection,
     instance_id: &str,
+    scanned: Option<Position>,
     limit: u32,
 ) -> Result<BatchOutcome, StoreError> {
     if let Some(try_lock) = DIALECT.try_lock_projection {
@@ -373,23 +393,9 @@ async fn project_in_tx(
             return Ok(BatchOutcome::Busy);
         }
     }
-    let after = start_position(conn, projection.name(), instance_id).await?;
-    let query = EventQuery {
-        instance_id: Some(instance_id.to_owned()),
-        after,
-        aggregate_types: projection
-            .aggregate_types()
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        event_types: projection
-            .event_types()
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        limit,
-    };
-    let events = read_events(conn, &query).await?;
+    let stored = start_position(conn, projection.name(), instance_id).await?;
+    let after = scanned.map_or(stored, |scanned| scanned.max(stored));
+    let events = read_events(conn, &batch_query(projection, instance_id, after, limit)).await?;
     let Some(last) = events.last().map(|event| event.position) else {
         return Ok(BatchOutcome::Idle);
     };
@@ -605,11 +611,54 @@ impl EventStore for Store {
         instance_id: &str,
         limit: u32,
     ) -> Result<BatchOutcome, StoreError> {
+        let key = (projection.name(), instance_id.to_owned());
+        let cursor = self
+            .scan_cursors()
+            .lock()
+            .expect("cursor lock")
+            .get(&key)
+            .copied();
+        // Look without the write lock first: most passes find nothing to do, and on SQLite the
+        // write lock is the one every append waits for.
+        let mut reader = self.reader().acquire().await?;
+        let after = match cursor {
+            Some(cursor) => cursor,
+            None => start_position(&mut reader, projection.name(), instance_id).await?,
+        };
+        let end: i64 = sqlx::query_scalar(STATEMENTS.end_of_log.clone())
+            .fetch_one(&mut *reader)
+            .await?;
+        if after >= Position::end_of_tx(end) {
+            return Ok(BatchOutcome::Idle);
+        }
+        let pending =
+            read_events(&mut reader, &batch_query(projection, instance_id, after, 1)).await?;
+        drop(reader);
+        let advance = |to: Position| {
+            let mut cursors = self.scan_cursors().lock().expect("cursor lock");
+            let cursor = cursors.entry(key.clone()).or_insert(to);
+            *cursor = (*cursor).max(to);
+        };
+        if pending.is_empty() {
+            // Every event up to `end` was below the horizon before the read began, so the
+            // read saw all of them: none of them is for this projection.
+            advance(Position::end_of_tx(end).max(after));
+            return Ok(BatchOutcome::Idle);
+        }
         let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
-        let outcome = project_in_tx(&mut tx, projection, instance_id, limit).await?;
+        let outcome = project_in_tx(&mut tx, projection, instance_id, Some(after), limit).await?;
         match outcome {
-            BatchOutcome::Applied { .. } => tx.commit().await?,
-            BatchOutcome::Idle | BatchOutcome::Busy => tx.rollback().await?,
+            BatchOutcome::Applied { position, .. } => {
+                tx.commit().await?;
+                advance(position);
+            }
+            BatchOutcome::Idle => {
+                tx.rollback().await?;
+                // Another process applied what the look found (it is not after the stored
+                // position), so the cursor may pass it.
+                advance(pending[0].position);
+            }
+            BatchOutcome::Busy => tx.rollback().await?,
         }
         Ok(outcome)
     }

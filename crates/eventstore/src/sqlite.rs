@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::store::{AppendSignal, KnownInstances};
+use crate::store::{AppendSignal, KnownInstances, ScanCursors};
 
 // The shared SQL, compiled once per back end on purpose (see the file's header).
 #[allow(clippy::duplicate_mod)]
@@ -56,6 +56,7 @@ pub struct SqliteEventStore {
     readers: SqlitePool,
     appended: AppendSignal,
     known_instances: KnownInstances,
+    scan_cursors: ScanCursors,
 }
 
 impl SqliteEventStore {
@@ -77,7 +78,8 @@ impl SqliteEventStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("cache_size", "-8192");
         // A local file needs no liveness check before each use: skipping it saves a round
         // trip to the connection's worker thread on every append.
         let writer = SqlitePoolOptions::new()
@@ -104,6 +106,7 @@ impl SqliteEventStore {
             readers,
             appended: AppendSignal::new(),
             known_instances: KnownInstances::default(),
+            scan_cursors: ScanCursors::default(),
         })
     }
 
@@ -121,5 +124,9 @@ impl SqliteEventStore {
 
     fn known_instances(&self) -> &KnownInstances {
         &self.known_instances
+    }
+
+    fn scan_cursors(&self) -> &ScanCursors {
+        &self.scan_cursors
     }
 }

@@ -95,3 +95,10 @@ impl AppendSignal {
 
 /// Instances this store has seen recorded in `event_instances`.
 pub(crate) type KnownInstances = std::sync::Mutex<std::collections::HashSet<String>>;
+
+/// How far each (projection, instance) is known to have nothing left to apply: the position
+/// of its last applied event, or further when the events after it are of types it does not
+/// read. Kept in memory so an idle projection is checked without the write lock and does not
+/// rescan the same foreign events on every pass; losing it only costs one rescan.
+pub(crate) type ScanCursors =
+    std::sync::Mutex<std::collections::HashMap<(&'static str, String), crate::event::Position>>;

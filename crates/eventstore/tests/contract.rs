@@ -266,6 +266,7 @@ fn runner_on(
         RunnerOptions {
             batch_size,
             poll_interval: Duration::from_millis(50),
+            ..RunnerOptions::default()
         },
     )
 }

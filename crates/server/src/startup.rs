@@ -83,6 +83,7 @@ impl RunningServer {
             runner: RunnerOptions {
                 batch_size: config.projections.batch_size,
                 poll_interval: Duration::from_millis(config.projections.poll_interval_ms),
+                ..RunnerOptions::default()
             },
             ..DomainOptions::default()
         };

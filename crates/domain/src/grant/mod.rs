@@ -5,13 +5,19 @@
 //! was granted `offline_access` or its session is still live. That last rule is checked when a
 //! token is used (see `TokenView`), so ending a session needs no event per token and no
 //! token issued at the same moment can slip past it.
+//!
+//! Every code and token starts with its grant's id, so using one reads the grant's own events
+//! from the log (always current) instead of a read model: the token endpoint can redeem a code
+//! the moment it was issued, without waiting for a projection.
 
 mod projection;
+mod token;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use projection::{GrantProjection, TokenKind, TokenView};
+pub use projection::GrantProjection;
+pub use token::{TokenKind, TokenView, grant_id_of, grant_token};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 
@@ -121,6 +127,10 @@ pub struct Grant {
     pub refresh_token_hash: Option<String>,
     /// When the current refresh token expires.
     pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Every access token issued (hash, expiry): a rotation does not cut short the old one.
+    pub access_tokens: Vec<(String, DateTime<Utc>)>,
+    /// Refresh tokens replaced by a rotation (hash, expiry); presenting one is a replay.
+    pub rotated_refresh_tokens: Vec<(String, DateTime<Utc>)>,
     /// Whether the grant was revoked.
     pub revoked: bool,
 }
@@ -134,6 +144,13 @@ impl Aggregate for Grant {
             GrantEvent::CodeIssued(issued) => self.code = Some(issued.clone()),
             GrantEvent::TokensIssued(issued) => {
                 self.code_redeemed = true;
+                if let (Some(hash), Some(expires_at)) =
+                    (self.refresh_token_hash.take(), self.refresh_expires_at)
+                {
+                    self.rotated_refresh_tokens.push((hash, expires_at));
+                }
+                self.access_tokens
+                    .push((issued.access_token_hash.clone(), issued.access_expires_at));
                 self.refresh_token_hash = issued.refresh_token_hash.clone();
                 self.refresh_expires_at = issued.refresh_expires_at;
             }

@@ -93,6 +93,8 @@ impl DomainEvent for SessionEvent {
 pub struct Session {
     /// The user, once created.
     pub user_id: Option<String>,
+    /// When it expires at the latest.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether it ended.
     pub terminated: bool,
 }
@@ -103,13 +105,21 @@ impl Aggregate for Session {
 
     fn apply(&mut self, event: &SessionEvent) {
         match event {
-            SessionEvent::Created(created) => self.user_id = Some(created.user_id.clone()),
+            SessionEvent::Created(created) => {
+                self.user_id = Some(created.user_id.clone());
+                self.expires_at = Some(created.expires_at);
+            }
             SessionEvent::Terminated(_) => self.terminated = true,
         }
     }
 }
 
 impl Session {
+    /// Whether the session is live at `now`: created, not ended, not expired.
+    pub fn is_live(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        !self.terminated && self.expires_at.is_some_and(|expires_at| expires_at > now)
+    }
+
     /// Decides `CreateSession`.
     pub fn create(&self, created: SessionCreated) -> Result<Vec<SessionEvent>, DomainError> {
         if self.user_id.is_some() {

@@ -152,7 +152,7 @@ async fn exchange(
                 .domain
                 .redeem_code(
                     instance_id,
-                    &application.client_id,
+                    &application,
                     code,
                     redirect_uri.as_deref(),
                     &verified,
@@ -169,7 +169,7 @@ async fn exchange(
         } => {
             let issued = state
                 .domain
-                .refresh(instance_id, &application.client_id, refresh_token)
+                .refresh(instance_id, &application, refresh_token)
                 .await
                 .map_err(invalid_grant)?;
             let granted = protocol::scope::ScopeSet::from_tokens(issued.code.scopes.iter());

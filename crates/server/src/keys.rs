@@ -215,3 +215,80 @@ impl KeyRing {
             .ok_or_else(|| KeyError::Broken(format!("no {alg} key after creating one")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use domain::{Clock, DomainOptions, SetupRequest};
+
+    use super::*;
+
+    /// A clock the test moves forward.
+    struct SteppingClock(Mutex<DateTime<Utc>>);
+
+    impl Clock for SteppingClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn kids(keys: &InstanceKeys) -> Vec<String> {
+        keys.jwks.keys.iter().map(|jwk| jwk.kid.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn keys_rotate_on_schedule_and_stay_published_for_the_overlap() {
+        let harness = eventstore::testing::sqlite().await;
+        let start = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let clock = Arc::new(SteppingClock(Mutex::new(start)));
+        let domain = Arc::new(Domain::new(
+            harness.store.clone(),
+            clock.clone(),
+            DomainOptions::default(),
+        ));
+        domain.install().await.unwrap();
+        let setup = domain
+            .setup(&SetupRequest {
+                external_url: "http://localhost:8080".into(),
+                initial_admin_token: None,
+            })
+            .await
+            .unwrap();
+        let instance = setup.instance.instance_id;
+        let ring = KeyRing::new(
+            domain.clone(),
+            MasterKey::generate(&mut rng()),
+            chrono::Duration::days(1),
+            chrono::Duration::days(2),
+        );
+        let first = ring.signer(&instance, Algorithm::ES256).await.unwrap();
+        assert_eq!(
+            ring.signer(&instance, Algorithm::ES256)
+                .await
+                .unwrap()
+                .kid(),
+            first.kid()
+        );
+
+        // Past its use period the key is replaced, and both are published.
+        *clock.0.lock().unwrap() = start + chrono::Duration::days(1) + chrono::Duration::seconds(1);
+        let second = ring.signer(&instance, Algorithm::ES256).await.unwrap();
+        assert_ne!(second.kid(), first.kid());
+        let published = kids(&ring.instance_keys(&instance).await.unwrap());
+        assert!(
+            published.contains(&first.kid().to_owned())
+                && published.contains(&second.kid().to_owned())
+        );
+
+        // Once tokens it signed can no longer be valid, the old key is withdrawn.
+        *clock.0.lock().unwrap() = start + chrono::Duration::days(3) + chrono::Duration::seconds(1);
+        let published = kids(&ring.instance_keys(&instance).await.unwrap());
+        assert!(
+            !published.contains(&first.kid().to_owned()),
+            "{published:?}"
+        );
+        assert!(published.contains(&second.kid().to_owned()));
+    }
+}

@@ -17,6 +17,7 @@ pub mod instance;
 pub mod keys;
 mod service;
 pub mod session;
+pub mod session_logout;
 pub mod system;
 pub mod user;
 

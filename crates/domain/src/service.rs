@@ -22,6 +22,7 @@ use crate::grant::{
 use crate::instance::{Instance, InstanceProjection, InstanceView};
 use crate::keys::{SigningKeyAdded, SigningKeyProjection, SigningKeyRecord, SigningKeys};
 use crate::session::{Session, SessionCreated, SessionProjection, SessionView, TerminationReason};
+use crate::session_logout::{BackChannelRegistered, SessionLogout};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
 use crate::user::{
     Profile, User, UserProjection, UserView, Username, hash_password, normalize_username,
@@ -941,14 +942,13 @@ impl Domain {
         let events = grant
             .state
             .redeem_code(client_id, redirect_uri, tokens, now)?;
-        match self
-            .append(&[grant.append(&events, &self.stamp(client_id))])
+        // Another request redeemed the code at the same moment: this one is the replay.
+        self.issue_tokens(instance_id, app, &grant, &events, &issued)
             .await
-        {
-            // Another request redeemed the code at the same moment: this one is the replay.
-            Err(DomainError::Conflict(_)) => return Err(GrantRejection::Invalid("code").into()),
-            other => other?,
-        };
+            .map_err(|error| match error {
+                DomainError::Conflict(_) => GrantRejection::Invalid("code").into(),
+                other => other,
+            })?;
         Ok(IssuedTokens {
             grant_id: token.grant_id,
             code: issued,
@@ -998,20 +998,17 @@ impl Domain {
         let (tokens, access_token, refresh_token) =
             self.new_tokens(&token.grant_id, &app.config, now);
         let events = grant.state.refresh(client_id, &presented, tokens, now)?;
-        match self
-            .append(&[grant.append(&events, &self.stamp(client_id))])
-            .await
-        {
-            Err(DomainError::Conflict(_)) => {
-                return Err(GrantRejection::Invalid("refresh token").into());
-            }
-            other => other?,
-        };
         let code = grant
             .state
             .code
             .clone()
             .ok_or(GrantRejection::Invalid("refresh token"))?;
+        self.issue_tokens(instance_id, app, &grant, &events, &code)
+            .await
+            .map_err(|error| match error {
+                DomainError::Conflict(_) => GrantRejection::Invalid("refresh token").into(),
+                other => other,
+            })?;
         Ok(IssuedTokens {
             grant_id: token.grant_id,
             code,
@@ -1019,6 +1016,83 @@ impl Domain {
             expires_in: app.config.access_token_lifetime_secs,
             refresh_token,
         })
+    }
+
+    /// Appends a grant's token events together with the back-channel registration they call
+    /// for, in one transaction: an application holding tokens of a session is always known to
+    /// the notifier. A conflict on the grant is returned (the code or refresh token was used
+    /// concurrently); one on the registration (another application of the same session got
+    /// tokens at the same moment) is retried.
+    async fn issue_tokens(
+        &self,
+        instance_id: &str,
+        app: &ApplicationView,
+        grant: &Loaded<Grant>,
+        events: &[crate::grant::GrantEvent],
+        code: &CodeIssued,
+    ) -> Result<(), DomainError> {
+        let stamp = self.stamp(&app.client_id);
+        let mut attempt = 0;
+        loop {
+            let mut appends = vec![grant.append(events, &stamp)];
+            appends.extend(
+                self.back_channel_registration(instance_id, app, code)
+                    .await?,
+            );
+            match self.append(&appends).await {
+                Err(DomainError::Conflict(eventstore::StoreError::Conflict {
+                    aggregate, ..
+                })) if aggregate.aggregate_type == SessionLogout::TYPE
+                    && attempt < CONFLICT_RETRIES =>
+                {
+                    attempt += 1;
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// The registration to record with tokens issued to `app` for `code`'s session, when the
+    /// application has a back-channel logout URI and the feature is on for the instance.
+    async fn back_channel_registration(
+        &self,
+        instance_id: &str,
+        app: &ApplicationView,
+        code: &CodeIssued,
+    ) -> Result<Option<AggregateAppend>, DomainError> {
+        let Some(uri) = &app.config.back_channel_logout_uri else {
+            return Ok(None);
+        };
+        if !self
+            .feature(instance_id, Feature::BackChannelLogout)
+            .await?
+            .effective
+        {
+            return Ok(None);
+        }
+        let logout =
+            Loaded::<SessionLogout>::load(self.store.as_ref(), instance_id, &code.session_id)
+                .await?;
+        let events = logout.state.register(BackChannelRegistered {
+            client_id: app.client_id.clone(),
+            uri: uri.clone(),
+            user_id: code.user_id.clone(),
+            signing_alg: app.config.id_token_signing_alg.name().to_owned(),
+        });
+        Ok((!events.is_empty()).then(|| logout.append(&events, &self.stamp(&app.client_id))))
+    }
+
+    /// The back-channel registrations of a session and where each stands.
+    pub async fn session_logout(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+    ) -> Result<SessionLogout, DomainError> {
+        Ok(
+            Loaded::<SessionLogout>::load(self.store.as_ref(), instance_id, session_id)
+                .await?
+                .state,
+        )
     }
 
     fn new_tokens(

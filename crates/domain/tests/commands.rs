@@ -651,7 +651,7 @@ mod grants {
     use super::users::{ORIGIN, admin, alice};
     use super::*;
     use domain::application::OidcConfig;
-    use domain::{CodeRequest, TerminationReason};
+    use domain::{CodeRequest, SessionView, TerminationReason};
 
     fn app_config() -> OidcConfig {
         serde_json::from_value(serde_json::json!({
@@ -668,7 +668,10 @@ mod grants {
         .unwrap()
     }
 
-    eventstore::on_both_backends!(codes_are_single_use_and_tokens_follow_the_session);
+    eventstore::on_both_backends!(
+        codes_are_single_use_and_tokens_follow_the_session,
+        applications_with_a_back_channel_uri_are_registered_once_per_session,
+    );
 
     async fn codes_are_single_use_and_tokens_follow_the_session(h: Harness) {
         // The real clock: codes and tokens expire relative to it.
@@ -845,6 +848,97 @@ mod grants {
                 .unwrap()
                 .1
         );
+    }
+
+    async fn applications_with_a_back_channel_uri_are_registered_once_per_session(h: Harness) {
+        let domain = Domain::new(
+            h.store.clone(),
+            Arc::new(RealClock),
+            DomainOptions::default(),
+        );
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let instance = admin.instance_id.clone();
+        let user = domain.add_user(&admin, alice()).await.unwrap();
+        let with_uri = |name: &str| {
+            let mut config = app_config();
+            config.name = name.into();
+            config.back_channel_logout_uri = Some(format!("https://{name}.example.com/logout"));
+            config
+        };
+        let (first, _) = domain
+            .add_application(&admin, with_uri("first"))
+            .await
+            .unwrap();
+        let (second, _) = domain
+            .add_application(&admin, with_uri("second"))
+            .await
+            .unwrap();
+        let (plain, _) = domain.add_application(&admin, app_config()).await.unwrap();
+        let sign_in = || async {
+            domain
+                .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+                .await
+                .unwrap()
+                .0
+        };
+        let tokens_for = |session: SessionView, app: domain::application::ApplicationView| {
+            let (domain, instance, user_id) = (&domain, instance.clone(), user.user_id.clone());
+            async move {
+                let code = domain
+                    .issue_code(
+                        &instance,
+                        CodeRequest {
+                            session_id: session.session_id.clone(),
+                            client_id: app.client_id.clone(),
+                            user_id,
+                            redirect_uri: "https://app.example.com/callback".into(),
+                            scopes: vec!["openid".into()],
+                            nonce: None,
+                            code_challenge: None,
+                            auth_time: chrono::Utc::now(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let redirect = Some("https://app.example.com/callback");
+                domain
+                    .redeem_code(&instance, &app, &code, redirect, &|_| true)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // Feature off: nothing is registered.
+        let session = sign_in().await;
+        tokens_for(session.clone(), first.clone()).await;
+        let logout = domain
+            .session_logout(&instance, &session.session_id)
+            .await
+            .unwrap();
+        assert!(logout.registrations.is_empty());
+
+        // Feature on: each application with a URI once, however often it gets tokens.
+        domain
+            .set_feature(&admin, Feature::BackChannelLogout, true)
+            .await
+            .unwrap();
+        let session = sign_in().await;
+        for app in [&first, &first, &second, &plain] {
+            tokens_for(session.clone(), (*app).clone()).await;
+        }
+        let logout = domain
+            .session_logout(&instance, &session.session_id)
+            .await
+            .unwrap();
+        let registered: Vec<&String> = logout.registrations.keys().collect();
+        let mut expected = vec![&first.client_id, &second.client_id];
+        expected.sort();
+        assert_eq!(registered, expected);
+        let registration = &logout.registrations[&first.client_id].registered;
+        assert_eq!(registration.uri, "https://first.example.com/logout");
+        assert_eq!(registration.user_id, user.user_id);
+        assert_eq!(registration.signing_alg, "ES256");
     }
 
     struct RealClock;

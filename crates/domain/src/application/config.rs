@@ -47,6 +47,17 @@ pub enum SigningAlgorithm {
     EdDSA,
 }
 
+impl SigningAlgorithm {
+    /// The JWS `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::RS256 => "RS256",
+            SigningAlgorithm::ES256 => "ES256",
+            SigningAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+}
+
 /// Everything an administrator sets on an OIDC application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

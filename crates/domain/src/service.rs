@@ -22,7 +22,10 @@ use crate::grant::{
 use crate::instance::{Instance, InstanceProjection, InstanceView};
 use crate::keys::{SigningKeyAdded, SigningKeyProjection, SigningKeyRecord, SigningKeys};
 use crate::session::{Session, SessionCreated, SessionProjection, SessionView, TerminationReason};
-use crate::session_logout::{BackChannelRegistered, SessionLogout};
+use crate::session_logout::{
+    BackChannelDeliveryProjection, BackChannelRegistered, DeliveryView, SessionLogout,
+    SessionLogoutEvent,
+};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
 use crate::user::{
     Profile, User, UserProjection, UserView, Username, hash_password, normalize_username,
@@ -156,6 +159,7 @@ impl Domain {
             Arc::new(SessionProjection),
             Arc::new(GrantProjection),
             Arc::new(SigningKeyProjection),
+            Arc::new(BackChannelDeliveryProjection),
         ]
     }
 
@@ -1080,6 +1084,42 @@ impl Domain {
             signing_alg: app.config.id_token_signing_alg.name().to_owned(),
         });
         Ok((!events.is_empty()).then(|| logout.append(&events, &self.stamp(&app.client_id))))
+    }
+
+    /// Records a delivery's outcome (`Sent` or `Failed`) once; a second outcome for the same
+    /// registration (another notifier finished first) records nothing.
+    pub async fn record_back_channel_outcome(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+        outcome: SessionLogoutEvent,
+    ) -> Result<(), DomainError> {
+        self.execute::<SessionLogout, _>(
+            instance_id,
+            session_id,
+            "back_channel_notifier",
+            |logout| Ok(logout.record(outcome.clone())),
+        )
+        .await
+    }
+
+    /// A session's back-channel deliveries.
+    pub async fn deliveries_of_session(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<DeliveryView>, DomainError> {
+        DeliveryView::of_session(self.store.as_ref(), instance_id, session_id).await
+    }
+
+    /// An application's back-channel deliveries, newest first.
+    pub async fn deliveries_of_client(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, DomainError> {
+        DeliveryView::of_client(self.store.as_ref(), instance_id, client_id, limit).await
     }
 
     /// The back-channel registrations of a session and where each stands.

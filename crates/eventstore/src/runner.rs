@@ -82,6 +82,36 @@ impl ProjectionRunner {
         Ok(summary)
     }
 
+    /// Applies everything currently visible to the one projection named `name`, for every
+    /// instance (for a component that reads only that projection and was just woken).
+    pub async fn catch_up(&self, name: &str) -> Result<PassSummary, StoreError> {
+        let mut summary = PassSummary::default();
+        let Some(projection) = self
+            .projections
+            .iter()
+            .find(|projection| projection.name() == name)
+        else {
+            return Ok(summary);
+        };
+        for instance_id in self.store.instances().await? {
+            loop {
+                match self
+                    .store
+                    .project(projection.as_ref(), &instance_id, self.options.batch_size)
+                    .await?
+                {
+                    BatchOutcome::Applied { count, .. } => summary.applied += count,
+                    BatchOutcome::Idle => break,
+                    BatchOutcome::Busy => {
+                        summary.busy = true;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
     async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
         self.catch_up_projections(instance_id, &[]).await
     }

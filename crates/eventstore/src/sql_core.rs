@@ -688,6 +688,13 @@ impl EventStore for Store {
         rows.iter().map(decode_row).collect()
     }
 
+    async fn execute(&self, sql: &'static str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let done = bind_values(sqlx::query(sql), params)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn check_ready(&self) -> Result<(), StoreError> {
         let expected = MIGRATOR
             .iter()

@@ -54,6 +54,10 @@ pub trait EventStore: Send + Sync + 'static {
         instance_id: &str,
     ) -> Result<Option<Position>, StoreError>;
 
+    /// Writes to a table a component owns outside any projection (for example the notifier's
+    /// delivery claims), in its own transaction; returns the rows affected. Never the log.
+    async fn execute(&self, sql: &'static str, params: &[SqlValue]) -> Result<u64, StoreError>;
+
     /// Reads from read-model tables.
     async fn query(
         &self,

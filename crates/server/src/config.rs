@@ -33,6 +33,99 @@ pub struct Config {
     pub keys: KeysConfig,
     /// Sign-in and sessions.
     pub sessions: SessionConfig,
+    /// Back-channel logout delivery.
+    pub back_channel: BackChannelConfig,
+}
+
+/// `[back_channel]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackChannelConfig {
+    /// Lifetime of a logout token in seconds (`exp - iat`).
+    pub token_lifetime_secs: u32,
+    /// Time allowed to connect to an application, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time allowed for a whole delivery attempt, in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts before a delivery that keeps failing recoverably is given up.
+    pub max_attempts: u32,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Special-use networks (CIDR, e.g. `10.0.0.0/8`) deliveries may reach anyway. Unset
+    /// means loopback only, and only when the external URL is on localhost (development).
+    pub allowed_networks: Option<Vec<String>>,
+}
+
+impl Default for BackChannelConfig {
+    fn default() -> Self {
+        BackChannelConfig {
+            token_lifetime_secs: 120,
+            connect_timeout_ms: 2_000,
+            timeout_ms: 5_000,
+            max_attempts: 8,
+            concurrency: 64,
+            allowed_networks: None,
+        }
+    }
+}
+
+impl BackChannelConfig {
+    /// The notifier's settings; `external_url` decides the default allow-list.
+    pub fn settings(
+        &self,
+        external_url: &str,
+    ) -> Result<notify::back_channel::Settings, ConfigError> {
+        let allowed = match &self.allowed_networks {
+            Some(networks) => networks
+                .iter()
+                .map(|network| {
+                    network.trim().parse::<ipnet::IpNet>().map_err(|error| {
+                        invalid(
+                            "back_channel.allowed_networks",
+                            format!("{network:?} is not a network in CIDR form such as 10.0.0.0/8 ({error})"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => {
+                let host = url::Url::parse(external_url)
+                    .ok()
+                    .and_then(|url| url.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+                    vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
+                } else {
+                    vec![]
+                }
+            }
+        };
+        let positive = |key: &'static str, value: u64| {
+            if value == 0 {
+                Err(invalid(key, "must be at least 1".into()))
+            } else {
+                Ok(value)
+            }
+        };
+        Ok(notify::back_channel::Settings {
+            token_lifetime: std::time::Duration::from_secs(positive(
+                "back_channel.token_lifetime_secs",
+                u64::from(self.token_lifetime_secs),
+            )?),
+            connect_timeout: std::time::Duration::from_millis(positive(
+                "back_channel.connect_timeout_ms",
+                self.connect_timeout_ms,
+            )?),
+            timeout: std::time::Duration::from_millis(positive(
+                "back_channel.timeout_ms",
+                self.timeout_ms,
+            )?),
+            max_attempts: positive("back_channel.max_attempts", u64::from(self.max_attempts))?
+                as u32,
+            concurrency: positive("back_channel.concurrency", self.concurrency as u64)? as usize,
+            targets: notify::back_channel::TargetPolicy { allowed },
+            ..notify::back_channel::Settings::default()
+        })
+    }
 }
 
 /// `[keys]`
@@ -247,6 +340,7 @@ impl Config {
         if self.keys.rotation_days == 0 {
             return Err(invalid("keys.rotation_days", "must be at least 1".into()));
         }
+        self.back_channel.settings(&self.server.external_url)?;
         if self.sessions.lifetime_hours == 0 {
             return Err(invalid(
                 "sessions.lifetime_hours",

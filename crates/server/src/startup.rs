@@ -61,6 +61,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<std::io::Result<()>>,
     projections: JoinHandle<()>,
+    notifier: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -132,6 +133,17 @@ impl RunningServer {
                 }
             }
         });
+        let metrics = Arc::new(notify::back_channel::Metrics::default());
+        let notifier = Arc::new(
+            notify::back_channel::Notifier::new(
+                domain.clone(),
+                keys.clone(),
+                config.back_channel.settings(&config.server.external_url)?,
+                metrics.clone(),
+            )
+            .context("cannot build the back-channel logout HTTP client")?,
+        );
+        let notifier = tokio::spawn(notifier.run(stopped.clone()));
         let settings = Arc::new(Settings {
             https: config.server.external_url.starts_with("https://"),
             session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
@@ -142,6 +154,7 @@ impl RunningServer {
             keys,
             settings,
             throttle,
+            metrics,
         });
         let mut stop = stopped;
         let serve = tokio::spawn(async move {
@@ -166,6 +179,7 @@ impl RunningServer {
             shutdown,
             serve,
             projections,
+            notifier,
         })
     }
 
@@ -189,6 +203,7 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         self.serve.await??;
         self.projections.await?;
+        self.notifier.await?;
         Ok(())
     }
 }

@@ -6,10 +6,14 @@
 //! recorded once: a second `sent` or `failed` for the same application is refused, which is
 //! what lets several notifier processes race without sending twice.
 
+mod projection;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use projection::{BackChannelDeliveryProjection, DeliveryView};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 

@@ -3,6 +3,7 @@
 mod admin;
 pub mod error;
 mod health;
+mod metrics;
 pub mod oidc;
 
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Slows down repeated sign-in failures.
     pub throttle: Arc<oidc::LoginThrottle>,
+    /// Back-channel delivery counters, for `/metrics`.
+    pub metrics: Arc<notify::back_channel::Metrics>,
 }
 
 /// Run-time settings of the HTTP layer.
@@ -42,6 +45,7 @@ pub struct Settings {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(oidc::router())
         .nest("/admin/v1", admin::router())
         .fallback(not_found)

@@ -1,0 +1,310 @@
+//! The `back_channel_deliveries` read model: one row per (session, application) registration,
+//! from `registered` through `pending` (the session ended) to `sent` or `failed`. The notifier
+//! finds its work here and keeps its claims and retry schedule in the same rows (columns no
+//! event writes), so a restarted or second process sees what is due and what is being worked.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use eventstore::{
+    BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StartFrom, StoredEvent,
+};
+
+use super::{SessionLogout, SessionLogoutEvent};
+use crate::aggregate::{Aggregate, decode};
+use crate::error::DomainError;
+use crate::session::{Session, SessionEvent};
+
+/// Folds `session_logout` and `session` events into `back_channel_deliveries`.
+pub struct BackChannelDeliveryProjection;
+
+#[async_trait]
+impl Projection for BackChannelDeliveryProjection {
+    fn name(&self) -> &'static str {
+        "back_channel_deliveries"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[SessionLogout::TYPE, Session::TYPE]
+    }
+
+    /// Installed on a store that already holds ended sessions, it must not notify them again
+    /// (or for the first time, years late): it starts at the end of the log.
+    fn start_from(&self) -> StartFrom {
+        StartFrom::End
+    }
+
+    fn schema(&self) -> &'static [&'static str] {
+        &[
+            "CREATE TABLE IF NOT EXISTS back_channel_deliveries (
+                instance_id         TEXT    NOT NULL,
+                session_id          TEXT    NOT NULL,
+                client_id           TEXT    NOT NULL,
+                uri                 TEXT    NOT NULL,
+                user_id             TEXT    NOT NULL,
+                signing_alg         TEXT    NOT NULL,
+                state               TEXT    NOT NULL,
+                triggered_at_origin TEXT,
+                registered_at_ms    BIGINT  NOT NULL,
+                ended_at_ms         BIGINT,
+                settled_at_ms       BIGINT,
+                attempts            BIGINT  NOT NULL,
+                last_error          TEXT,
+                next_attempt_at_ms  BIGINT  NOT NULL,
+                claimed_until_ms    BIGINT  NOT NULL,
+                PRIMARY KEY (instance_id, session_id, client_id)
+            )",
+            "CREATE INDEX IF NOT EXISTS back_channel_due ON back_channel_deliveries (state, next_attempt_at_ms)",
+            "CREATE INDEX IF NOT EXISTS back_channel_by_client ON back_channel_deliveries (instance_id, client_id)",
+        ]
+    }
+
+    async fn apply(&self, tx: &mut dyn ReadModelTx, event: &StoredEvent) -> Result<(), BoxError> {
+        let instance_id = || SqlValue::from(event.aggregate.instance_id.as_str());
+        let session_id = || SqlValue::from(event.aggregate.aggregate_id.as_str());
+        let at = SqlValue::from(event.created_at.timestamp_millis());
+        if event.aggregate.aggregate_type == Session::TYPE {
+            if let SessionEvent::Terminated(ended) = decode::<SessionEvent>(event)? {
+                tx.execute(
+                    "UPDATE back_channel_deliveries SET state = 'pending', triggered_at_origin = $3, ended_at_ms = $4
+                     WHERE instance_id = $1 AND session_id = $2 AND state = 'registered'",
+                    &[instance_id(), session_id(), ended.triggered_at_origin.into(), at],
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        let (client_id, state, attempts, error) = match decode::<SessionLogoutEvent>(event)? {
+            SessionLogoutEvent::Registered(registered) => {
+                tx.execute(
+                    "INSERT INTO back_channel_deliveries (instance_id, session_id, client_id, uri, user_id, signing_alg,
+                        state, registered_at_ms, attempts, next_attempt_at_ms, claimed_until_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'registered', $7, 0, 0, 0)
+                     ON CONFLICT (instance_id, session_id, client_id) DO NOTHING",
+                    &[
+                        instance_id(),
+                        session_id(),
+                        registered.client_id.into(),
+                        registered.uri.into(),
+                        registered.user_id.into(),
+                        registered.signing_alg.into(),
+                        at,
+                    ],
+                )
+                .await?;
+                return Ok(());
+            }
+            SessionLogoutEvent::Sent(sent) => (sent.client_id, "sent", sent.attempts, None),
+            SessionLogoutEvent::Failed(failed) => (
+                failed.client_id,
+                "failed",
+                failed.attempts,
+                Some(failed.reason),
+            ),
+        };
+        tx.execute(
+            "UPDATE back_channel_deliveries SET state = $4, attempts = $5, last_error = $6, settled_at_ms = $7
+             WHERE instance_id = $1 AND session_id = $2 AND client_id = $3",
+            &[
+                instance_id(),
+                session_id(),
+                client_id.into(),
+                state.into(),
+                i64::from(attempts).into(),
+                error.into(),
+                at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// One back-channel delivery as the notifier and admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryView {
+    /// The instance.
+    pub instance_id: String,
+    /// The session that ended (the logout token's `sid`).
+    pub session_id: String,
+    /// The application to tell (the logout token's `aud`).
+    pub client_id: String,
+    /// Where to POST the logout token.
+    pub uri: String,
+    /// The user (the logout token's `sub`).
+    pub user_id: String,
+    /// The algorithm to sign with.
+    pub signing_alg: String,
+    /// `registered` (session live), `pending`, `sent` or `failed`.
+    pub state: String,
+    /// The origin the session was ended on (the logout token's `iss`).
+    pub triggered_at_origin: Option<String>,
+    /// When the application was registered.
+    pub registered_at: DateTime<Utc>,
+    /// When the session ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When it was sent or given up.
+    pub settled_at: Option<DateTime<Utc>>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// The last failure, readable.
+    pub last_error: Option<String>,
+}
+
+macro_rules! select_deliveries {
+    ($tail:literal) => {
+        concat!(
+            "SELECT instance_id, session_id, client_id, uri, user_id, signing_alg, state, triggered_at_origin,
+                registered_at_ms, ended_at_ms, settled_at_ms, attempts, last_error FROM back_channel_deliveries ",
+            $tail
+        )
+    };
+}
+
+fn millis(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(value).unwrap_or_default()
+}
+
+impl DeliveryView {
+    fn from_row(row: &SqlRow) -> Result<Self, DomainError> {
+        Ok(DeliveryView {
+            instance_id: row.text(0)?.to_owned(),
+            session_id: row.text(1)?.to_owned(),
+            client_id: row.text(2)?.to_owned(),
+            uri: row.text(3)?.to_owned(),
+            user_id: row.text(4)?.to_owned(),
+            signing_alg: row.text(5)?.to_owned(),
+            state: row.text(6)?.to_owned(),
+            triggered_at_origin: row.opt_text(7)?.map(str::to_owned),
+            registered_at: millis(row.int(8)?),
+            ended_at: row.opt_int(9)?.map(millis),
+            settled_at: row.opt_int(10)?.map(millis),
+            attempts: u32::try_from(row.int(11)?).unwrap_or(u32::MAX),
+            last_error: row.opt_text(12)?.map(str::to_owned),
+        })
+    }
+
+    fn from_rows(rows: &[SqlRow]) -> Result<Vec<Self>, DomainError> {
+        rows.iter().map(Self::from_row).collect()
+    }
+
+    /// Pending deliveries due at `now` and not claimed by anyone, oldest session end first.
+    pub async fn due(
+        store: &dyn EventStore,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Self>, DomainError> {
+        let now = now.timestamp_millis();
+        let rows = store
+            .query(
+                select_deliveries!(
+                    "WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND claimed_until_ms < $1
+                     ORDER BY ended_at_ms LIMIT $2"
+                ),
+                &[now.into(), i64::from(limit).into()],
+            )
+            .await?;
+        Self::from_rows(&rows)
+    }
+
+    /// When the next pending delivery that is waiting for a retry or a claim falls due.
+    pub async fn next_due_at(store: &dyn EventStore) -> Result<Option<DateTime<Utc>>, DomainError> {
+        let rows = store
+            .query(
+                "SELECT MIN(CASE WHEN next_attempt_at_ms > claimed_until_ms THEN next_attempt_at_ms
+                        ELSE claimed_until_ms + 1 END)
+                 FROM back_channel_deliveries WHERE state = 'pending'",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|row| row.opt_int(0))
+            .transpose()?
+            .flatten()
+            .map(millis))
+    }
+
+    /// A session's deliveries.
+    pub async fn of_session(
+        store: &dyn EventStore,
+        instance_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<Self>, DomainError> {
+        let rows = store
+            .query(
+                select_deliveries!("WHERE instance_id = $1 AND session_id = $2 ORDER BY client_id"),
+                &[instance_id.into(), session_id.into()],
+            )
+            .await?;
+        Self::from_rows(&rows)
+    }
+
+    /// An application's deliveries, newest first.
+    pub async fn of_client(
+        store: &dyn EventStore,
+        instance_id: &str,
+        client_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Self>, DomainError> {
+        let rows = store
+            .query(
+                select_deliveries!(
+                    "WHERE instance_id = $1 AND client_id = $2 ORDER BY registered_at_ms DESC LIMIT $3"
+                ),
+                &[instance_id.into(), client_id.into(), i64::from(limit).into()],
+            )
+            .await?;
+        Self::from_rows(&rows)
+    }
+
+    /// Claims the delivery until `until` if it is pending and unclaimed at `now`; true when this
+    /// caller got it. One conditional UPDATE, so of several processes exactly one wins.
+    pub async fn claim(
+        &self,
+        store: &dyn EventStore,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let claimed = store
+            .execute(
+                "UPDATE back_channel_deliveries SET claimed_until_ms = $4
+                 WHERE instance_id = $1 AND session_id = $2 AND client_id = $3
+                   AND state = 'pending' AND claimed_until_ms < $5",
+                &[
+                    self.instance_id.as_str().into(),
+                    self.session_id.as_str().into(),
+                    self.client_id.as_str().into(),
+                    until.timestamp_millis().into(),
+                    now.timestamp_millis().into(),
+                ],
+            )
+            .await?;
+        Ok(claimed == 1)
+    }
+
+    /// Releases the claim after a recoverable failure and schedules the next attempt.
+    pub async fn schedule_retry(
+        &self,
+        store: &dyn EventStore,
+        attempts: u32,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), DomainError> {
+        store
+            .execute(
+                "UPDATE back_channel_deliveries
+                 SET attempts = $4, next_attempt_at_ms = $5, last_error = $6, claimed_until_ms = 0
+                 WHERE instance_id = $1 AND session_id = $2 AND client_id = $3 AND state = 'pending'",
+                &[
+                    self.instance_id.as_str().into(),
+                    self.session_id.as_str().into(),
+                    self.client_id.as_str().into(),
+                    i64::from(attempts).into(),
+                    at.timestamp_millis().into(),
+                    error.into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! OpenID Connect Back-Channel Logout 1.0: when a session ends, every application registered
+//! in it gets a signed logout token by HTTP POST.
+//!
+//! The work list is the `back_channel_deliveries` read model (see `domain::session_logout`):
+//! a registration becomes due when its session ends. [`Notifier`] claims due rows (one
+//! conditional UPDATE, so replicas never work the same row at once), delivers in parallel under
+//! a concurrency bound, and records `sent` or `failed` as events; recoverable failures are
+//! rescheduled with backoff. A claim outlives a crash only by its lease, after which the row is
+//! due again: a crash between the POST and the record re-sends once, with a fresh `jti`.
+
+mod delivery;
+mod metrics;
+mod notifier;
+mod targets;
+
+use std::time::Duration;
+
+pub use delivery::{Outcome, classify};
+pub use metrics::Metrics;
+pub use notifier::{LogoutSigner, Notifier};
+pub use targets::{TargetPolicy, TargetRefused};
+
+/// How the notifier delivers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lifetime of a logout token (`exp - iat`).
+    pub token_lifetime: Duration,
+    /// Time allowed to connect to an application.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole delivery attempt.
+    pub timeout: Duration,
+    /// Attempts before a recoverable failure is given up.
+    pub max_attempts: u32,
+    /// The first retry delay; each further one doubles, up to `retry_cap`.
+    pub retry_base: Duration,
+    /// The longest retry delay.
+    pub retry_cap: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Which addresses deliveries may reach.
+    pub targets: TargetPolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token_lifetime: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            max_attempts: 8,
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(30),
+            concurrency: 64,
+            targets: TargetPolicy::default(),
+        }
+    }
+}

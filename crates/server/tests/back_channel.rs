@@ -1,0 +1,494 @@
+//! Back-Channel Logout against the real server and real HTTP receivers on 127.0.0.1: a session
+//! signed in to several applications ends, and each application with a logout URI receives a
+//! logout token it can verify against the published JWKS.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use common::{Browser, form, location, query_of};
+use domain::application::OidcConfig;
+use domain::{NewUser, Profile};
+use eventstore::testing::Harness;
+use jose::{JwkSet, Validation, Verifier};
+use serde_json::{Value, json};
+use server::{Config, RunningServer};
+use tokio::sync::mpsc;
+
+const TOKEN: &str = "test-admin-token-0123456789abcdef";
+const CALLBACK: &str = "https://app.example.com/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// What a receiver got: the application's name, the content type, the logout token.
+type Received = (String, String, String);
+
+/// Per application, the (status, body) answers still to give.
+type Answers = Arc<Mutex<HashMap<String, Vec<(u16, String)>>>>;
+
+/// Applications' logout endpoints on one local port. Each answers the statuses queued for it
+/// (then 200) and reports every request.
+struct Receiver {
+    base: String,
+    received: mpsc::UnboundedReceiver<Received>,
+    answers: Answers,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    sender: mpsc::UnboundedSender<Received>,
+    answers: Answers,
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, String) {
+    let content_type = headers
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let token = form_urlencoded::parse(body.as_bytes())
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let _ = state.sender.send((app.clone(), content_type, token));
+    let answer = {
+        let mut answers = state.answers.lock().unwrap();
+        let queue = answers.entry(app).or_default();
+        if queue.is_empty() {
+            None
+        } else {
+            Some(queue.remove(0))
+        }
+    };
+    let (status, body) = answer.unwrap_or((200, String::new()));
+    (StatusCode::from_u16(status).unwrap(), body)
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let (sender, received) = mpsc::unbounded_channel();
+        let answers = Arc::new(Mutex::new(HashMap::new()));
+        let state = ReceiverState {
+            sender,
+            answers: answers.clone(),
+        };
+        let app = axum::Router::new()
+            .route("/logout/{app}", post(receive))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver {
+            base,
+            received,
+            answers,
+        }
+    }
+
+    fn uri(&self, app: &str) -> String {
+        format!("{}/logout/{app}", self.base)
+    }
+
+    fn answer(&self, app: &str, answers: &[(u16, &str)]) {
+        self.answers.lock().unwrap().insert(
+            app.to_owned(),
+            answers
+                .iter()
+                .map(|(status, body)| (*status, (*body).to_owned()))
+                .collect(),
+        );
+    }
+
+    /// The next `count` requests, or a panic naming what arrived after 15 s.
+    async fn next(&mut self, count: usize) -> Vec<Received> {
+        let mut got = Vec::new();
+        while got.len() < count {
+            match tokio::time::timeout(Duration::from_secs(15), self.received.recv()).await {
+                Ok(Some(received)) => got.push(received),
+                _ => panic!(
+                    "expected {count} logout requests, got {}: {got:?}",
+                    got.len()
+                ),
+            }
+        }
+        got
+    }
+}
+
+fn config(h: &Harness, back_channel_logout: bool) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(TOKEN.into());
+    config.features.back_channel_logout = back_channel_logout;
+    match h.postgres_url() {
+        Some(url) => {
+            config.database.url = Some(url);
+            config.database.data_dir =
+                h.data_dir().map(|dir| dir.join("data")).unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("pc-bcl-{}", std::process::id()))
+                });
+        }
+        None => config.database.data_dir = h.data_dir().unwrap().join("data"),
+    }
+    config
+}
+
+fn app_config(name: &str, alg: &str, logout_uri: Option<String>) -> OidcConfig {
+    serde_json::from_value(json!({
+        "name": name,
+        "client_type": "confidential",
+        "auth_method": "client_secret_basic",
+        "redirect_uris": [CALLBACK],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "id_token_signing_alg": alg,
+        "access_token_lifetime_secs": 3600,
+        "id_token_lifetime_secs": 600,
+        "refresh_token_lifetime_secs": 86400,
+        "back_channel_logout_uri": logout_uri,
+    }))
+    .unwrap()
+}
+
+struct App {
+    name: String,
+    client_id: String,
+    secret: String,
+}
+
+/// A server with alice and the given applications (name, alg, with a logout URI?).
+async fn arrange(
+    h: &Harness,
+    flag: bool,
+    receiver: &Receiver,
+    apps: &[(&str, &str, bool)],
+) -> (RunningServer, Vec<App>) {
+    let server = RunningServer::start(config(h, flag)).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let password = "correct horse battery".to_owned();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password,
+            },
+        )
+        .await
+        .unwrap();
+    let mut created = Vec::new();
+    for (name, alg, with_uri) in apps {
+        let uri = with_uri.then(|| receiver.uri(name));
+        let (app, secret) = domain
+            .add_application(&admin, app_config(name, alg, uri))
+            .await
+            .unwrap();
+        created.push(App {
+            name: (*name).to_owned(),
+            client_id: app.client_id,
+            secret: secret.unwrap(),
+        });
+    }
+    (server, created)
+}
+
+fn authorize_path(client_id: &str) -> String {
+    format!(
+        "/oauth/v2/authorize?{}",
+        form(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+    )
+}
+
+/// Signs alice in to every application in one browser session; returns the browser and the
+/// ID token each application received.
+async fn sign_in_to_all(server: &RunningServer, apps: &[App]) -> (Browser, Vec<String>) {
+    let mut browser = Browser::new(server);
+    let mut id_tokens = Vec::new();
+    for (index, app) in apps.iter().enumerate() {
+        let redirect = if index == 0 {
+            browser
+                .sign_in(
+                    &authorize_path(&app.client_id),
+                    "alice",
+                    "correct horse battery",
+                )
+                .await
+        } else {
+            location(&browser.get(&authorize_path(&app.client_id)).await)
+        };
+        let code = query_of(&redirect)["code"].clone();
+        let tokens: Value = browser
+            .http
+            .post(format!("{}/oauth/v2/token", browser.base))
+            .basic_auth(&app.client_id, Some(&app.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        id_tokens.push(tokens["id_token"].as_str().expect("an ID token").to_owned());
+    }
+    (browser, id_tokens)
+}
+
+async fn verifier(browser: &Browser) -> Verifier {
+    let jwks: JwkSet = browser
+        .http
+        .get(format!("{}/oauth/v2/keys", browser.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Verifier::new(&jwks).unwrap()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+eventstore::on_both_backends!(every_application_of_an_ended_session_gets_a_verifiable_logout_token);
+
+async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h: Harness) {
+    let mut receiver = Receiver::start().await;
+    let apps = [
+        ("rsa", "RS256", true),
+        ("ec", "ES256", true),
+        ("ed", "EdDSA", true),
+        ("plain", "ES256", false),
+    ];
+    let (server, apps) = arrange(&h, true, &receiver, &apps).await;
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let verifier = verifier(&browser).await;
+    let id_claims = verifier
+        .verify(&id_tokens[0], &Validation::new(), now())
+        .unwrap()
+        .claims;
+
+    // RP-initiated logout by the first application; every application hears of it, the
+    // initiator included, and the one without a URI is skipped.
+    let logout = format!(
+        "/oidc/v1/end_session?{}",
+        form(&[("id_token_hint", &id_tokens[0])])
+    );
+    let ended = browser.get(&logout).await;
+    assert!(
+        ended.status().is_success() || ended.status().is_redirection(),
+        "{}",
+        ended.status()
+    );
+    let origin = browser.base.clone();
+    let mut received = receiver.next(3).await;
+    received.sort();
+    let names: Vec<&str> = received.iter().map(|(name, ..)| name.as_str()).collect();
+    assert_eq!(names, ["ec", "ed", "rsa"]);
+    let mut jtis = Vec::new();
+    for (name, content_type, token) in &received {
+        assert_eq!(content_type, "application/x-www-form-urlencoded");
+        let app = apps.iter().find(|app| &app.name == name).unwrap();
+        let verified = verifier
+            .verify(
+                token,
+                &Validation::new()
+                    .issuer(origin.clone())
+                    .audience(app.client_id.clone())
+                    .typ("logout+jwt"),
+                now(),
+            )
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        let claims = verified.claims;
+        let expected_alg = match name.as_str() {
+            "rsa" => "RS256",
+            "ec" => "ES256",
+            _ => "EdDSA",
+        };
+        assert_eq!(verified.header.alg.name(), expected_alg);
+        assert_eq!(verified.header.typ.as_deref(), Some("logout+jwt"));
+        assert_eq!(claims["sub"], id_claims["sub"]);
+        assert_eq!(claims["sid"], id_claims["sid"]);
+        assert_eq!(claims["events"], json!({ LOGOUT_EVENT: {} }));
+        assert!(claims.get("nonce").is_none());
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            120
+        );
+        jtis.push(claims["jti"].as_str().unwrap().to_owned());
+    }
+    jtis.dedup();
+    assert_eq!(jtis.len(), 3, "every token has its own jti");
+
+    // Admins see the outcomes; the counters say the same.
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let sid = id_claims["sid"].as_str().unwrap();
+    let deliveries = wait_settled(&server, &admin.instance_id, sid, 3).await;
+    assert!(
+        deliveries
+            .iter()
+            .all(|delivery| delivery.state == "sent" && delivery.attempts == 1),
+        "{deliveries:?}"
+    );
+    let metrics = browser.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("portcullis_back_channel_sent_total 3\n"),
+        "{metrics}"
+    );
+    server.stop().await.unwrap();
+}
+
+/// The session's deliveries once `count` of them are sent or failed.
+async fn wait_settled(
+    server: &RunningServer,
+    instance_id: &str,
+    session_id: &str,
+    count: usize,
+) -> Vec<domain::session_logout::DeliveryView> {
+    let domain = server.domain();
+    for _ in 0..300 {
+        let deliveries = domain
+            .deliveries_of_session(instance_id, session_id)
+            .await
+            .unwrap();
+        if deliveries
+            .iter()
+            .filter(|delivery| delivery.state == "sent" || delivery.state == "failed")
+            .count()
+            >= count
+        {
+            return deliveries;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deliveries of {session_id} did not settle")
+}
+
+#[tokio::test]
+async fn recoverable_failures_are_retried_and_refusals_are_not() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    receiver.answer("flaky", &[(500, "down for a moment")]);
+    receiver.answer(
+        "refusing",
+        &[(
+            400,
+            r#"{"error":"invalid_request","error_description":"unknown sid"}"#,
+        )],
+    );
+    let apps = [("flaky", "ES256", true), ("refusing", "ES256", true)];
+    let (server, apps) = arrange(&h, true, &receiver, &apps).await;
+    let (_browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let session = domain
+        .sessions_of_user(&admin.instance_id, &user_id(&server).await, false)
+        .await
+        .unwrap();
+    assert_eq!(session.len(), 1);
+    let sid = session[0].session_id.clone();
+    domain
+        .terminate_session(
+            &admin.instance_id,
+            &sid,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    // flaky: 500, then 200 on the retry; refusing: 400 once, never again.
+    let received = receiver.next(3).await;
+    let count = |name: &str| received.iter().filter(|(app, ..)| app == name).count();
+    assert_eq!((count("flaky"), count("refusing")), (2, 1), "{received:?}");
+    let deliveries = wait_settled(&server, &admin.instance_id, &sid, 2).await;
+    let by_name = |name: &str| {
+        let client_id = &apps.iter().find(|app| app.name == name).unwrap().client_id;
+        deliveries
+            .iter()
+            .find(|delivery| &delivery.client_id == client_id)
+            .unwrap()
+            .clone()
+    };
+    let flaky = by_name("flaky");
+    assert_eq!((flaky.state.as_str(), flaky.attempts), ("sent", 2));
+    let refusing = by_name("refusing");
+    assert_eq!((refusing.state.as_str(), refusing.attempts), ("failed", 1));
+    assert_eq!(
+        refusing.last_error.as_deref(),
+        Some("HTTP 400: invalid_request (unknown sid)")
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        receiver.received.try_recv().is_err(),
+        "a refusal is not retried"
+    );
+    drop(id_tokens);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_the_feature_off_nothing_is_registered_or_sent() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    let (server, apps) = arrange(&h, false, &receiver, &[("app", "ES256", true)]).await;
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let logout = format!(
+        "/oidc/v1/end_session?{}",
+        form(&[("id_token_hint", &id_tokens[0])])
+    );
+    browser.get(&logout).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &user_id(&server).await, true)
+        .await
+        .unwrap();
+    assert!(sessions[0].terminated);
+    assert!(
+        domain
+            .deliveries_of_session(&admin.instance_id, &sessions[0].session_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.received.try_recv().is_err());
+    server.stop().await.unwrap();
+}
+
+async fn user_id(server: &RunningServer) -> String {
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let users = domain.users(&admin.instance_id, "", 10).await.unwrap();
+    users
+        .into_iter()
+        .find(|user| user.username == "alice")
+        .unwrap()
+        .user_id
+}

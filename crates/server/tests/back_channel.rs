@@ -492,3 +492,72 @@ async fn user_id(server: &RunningServer) -> String {
         .unwrap()
         .user_id
 }
+
+#[tokio::test]
+async fn a_private_target_is_refused_with_the_reason_and_nothing_is_sent() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    let mut config = config(&h, true);
+    // Only a network the receiver is not on: loopback is no longer allowed.
+    config.back_channel.allowed_networks = Some(vec!["10.99.0.0/16".into()]);
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let password = "correct horse battery".to_owned();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password,
+            },
+        )
+        .await
+        .unwrap();
+    // One by address, one by name: both resolve to loopback.
+    let by_name = receiver.uri("named").replace("127.0.0.1", "localhost");
+    let mut apps = Vec::new();
+    for (name, uri) in [("literal", receiver.uri("literal")), ("named", by_name)] {
+        let (app, secret) = domain
+            .add_application(&admin, app_config(name, "ES256", Some(uri)))
+            .await
+            .unwrap();
+        apps.push(App {
+            name: name.into(),
+            client_id: app.client_id,
+            secret: secret.unwrap(),
+        });
+    }
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let sid = {
+        let verifier = verifier(&browser).await;
+        verifier
+            .verify(&id_tokens[0], &Validation::new(), now())
+            .unwrap()
+            .claims["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    browser
+        .get(&format!(
+            "/oidc/v1/end_session?{}",
+            form(&[("id_token_hint", &id_tokens[0])])
+        ))
+        .await;
+    let deliveries = wait_settled(&server, &admin.instance_id, &sid, 2).await;
+    for delivery in &deliveries {
+        assert_eq!(delivery.state, "failed", "{delivery:?}");
+        let reason = delivery.last_error.as_deref().unwrap();
+        assert!(
+            reason.contains("special-use address") && reason.contains("allowed_networks"),
+            "{reason}"
+        );
+    }
+    assert!(
+        receiver.received.try_recv().is_err(),
+        "nothing reached the private target"
+    );
+    server.stop().await.unwrap();
+}

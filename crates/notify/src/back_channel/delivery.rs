@@ -1,7 +1,7 @@
 //! One delivery attempt: POST the logout token and judge the answer as Back-Channel Logout
 //! 1.0 §2.8 asks (200 or 204 is success; a refusal is not retried; only what may recover is).
 
-use super::targets::TargetRefused;
+use super::targets::{TargetPolicy, TargetRefused};
 
 /// How much of a response body is read for an error message; the rest is not downloaded.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -59,8 +59,22 @@ fn clean(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-/// Sends `logout_token` to `uri` and judges the answer.
-pub(crate) async fn attempt(http: &reqwest::Client, uri: &str, logout_token: &str) -> Outcome {
+/// Sends `logout_token` to `uri` and judges the answer. Host names are checked by the
+/// client's resolver; an address written into the URI is never resolved, so it is checked here.
+pub(crate) async fn attempt(
+    http: &reqwest::Client,
+    policy: &TargetPolicy,
+    uri: &str,
+    logout_token: &str,
+) -> Outcome {
+    let literal = url::Url::parse(uri).ok().and_then(|url| match url.host() {
+        Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+        _ => None,
+    });
+    if let Some(Err(refused)) = literal.map(|address| policy.check(address)) {
+        return Outcome::Refused(refused.to_string());
+    }
     let response = http
         .post(uri)
         .form(&[("logout_token", logout_token)])

@@ -176,7 +176,9 @@ impl Notifier {
         let attempts = delivery.attempts + 1;
         // Each attempt signs afresh: a new jti, and never a token that expired while waiting.
         let outcome = match self.logout_token(&delivery).await {
-            Ok(token) => delivery::attempt(&self.http, &delivery.uri, &token).await,
+            Ok(token) => {
+                delivery::attempt(&self.http, &self.settings.targets, &delivery.uri, &token).await
+            }
             Err(reason) => {
                 Outcome::Recoverable(format!("could not sign the logout token: {reason}"))
             }

@@ -1,6 +1,6 @@
 //! The HTTP surface: one router per concern, merged here.
 
-mod admin;
+pub mod admin;
 pub mod error;
 mod health;
 pub mod oidc;
@@ -43,7 +43,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(oidc::router())
-        .nest("/admin/v1", admin::router())
+        .merge(admin::router())
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -206,12 +206,41 @@ async fn an_app_and_a_user_made_with_the_cli_are_seen_by_the_api() {
             .any(|line| line.starts_with("client_secret:")),
         "{spa_out}"
     );
+    let other = cli
+        .run(&[
+            "app",
+            "create",
+            "--name",
+            "Other",
+            "--redirect-uri",
+            "https://other.example.com/cb",
+        ])
+        .await;
+    let field = |out: &str, label: &str| {
+        out.lines()
+            .find_map(|line| line.strip_prefix(label))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {label} in {out}"))
+    };
+    let (other_id, other_secret) = (
+        field(other.ok(), "client_id:"),
+        field(&other.stdout, "client_secret:"),
+    );
+    assert!(
+        domain
+            .authenticate_client(&instance, &other_id, &other_secret)
+            .await
+            .unwrap()
+            .is_some(),
+        "the printed secret works"
+    );
     let shown = cli.run(&["app", "show", &client_id]).await;
     assert!(shown.ok().contains("https://app.example.com/cb2"));
     assert!(!shown.stdout.contains(&secret));
     let listed = cli.run(&["app", "list"]).await;
     assert!(listed.ok().starts_with("CLIENT_ID"), "{listed:?}");
     assert!(listed.stdout.contains("Web app") && listed.stdout.contains("SPA"));
+    assert!(!listed.stdout.contains(&other_secret));
 
     let renewed = cli
         .run(&["app", "new-secret", &client_id, "--json"])

@@ -94,9 +94,15 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
             } else {
                 let created: CreatedApplication = answer.parse()?;
                 println!("Created application {}.", created.application.config.name);
-                show(&created.application);
-                if let Some(secret) = created.client_secret {
-                    output::fields(&[("client_secret", secret)]);
+                let mut rows = rows(&created.application);
+                let secret_shown = created.client_secret.is_some();
+                rows.extend(
+                    created
+                        .client_secret
+                        .map(|secret| ("client_secret", secret)),
+                );
+                output::fields(&rows);
+                if secret_shown {
                     println!("The client secret is shown only now; store it safely.");
                 }
             }
@@ -132,7 +138,7 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
             if json {
                 output::json(&answer.body);
             } else {
-                show(&answer.parse()?);
+                output::fields(&rows(&answer.parse()?));
             }
         }
         AppCommand::Delete { client_id } => {
@@ -228,7 +234,8 @@ fn enum_name<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-fn show(app: &ApplicationBody) {
+/// What `app show` prints, label by label.
+fn rows(app: &ApplicationBody) -> Vec<(&'static str, String)> {
     let config: &ApplicationConfig = &app.config;
     let list = |uris: &[String]| {
         if uris.is_empty() {
@@ -237,7 +244,7 @@ fn show(app: &ApplicationBody) {
             uris.join(" ")
         }
     };
-    output::fields(&[
+    vec![
         ("client_id", app.client_id.clone()),
         ("name", config.name.clone()),
         ("client_type", enum_name(&config.client_type)),
@@ -279,5 +286,5 @@ fn show(app: &ApplicationBody) {
         ),
         ("has_client_secret", app.has_client_secret.to_string()),
         ("created_at", app.created_at.clone()),
-    ]);
+    ]
 }

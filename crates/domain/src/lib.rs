@@ -7,6 +7,7 @@
 //! [`Clock`] and configuration in.
 
 pub mod admin_token;
+mod admin_tokens_ops;
 pub mod aggregate;
 pub mod application;
 pub mod clock;
@@ -21,7 +22,8 @@ pub mod session_logout;
 pub mod system;
 pub mod user;
 
-pub use admin_token::AdminPrincipal;
+pub use admin_token::{AdminPrincipal, AdminTokenView};
+pub use admin_tokens_ops::IssuedAdminToken;
 pub use clock::{Clock, FixedClock};
 pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};

@@ -178,7 +178,7 @@ impl Domain {
         &self.store
     }
 
-    fn stamp(&self, creator: &str) -> Stamp {
+    pub(crate) fn stamp(&self, creator: &str) -> Stamp {
         Stamp {
             creator: creator.to_owned(),
             at: self.clock.now(),
@@ -186,7 +186,10 @@ impl Domain {
     }
 
     /// Appends, then waits until the read models of every touched instance show the write.
-    async fn commit(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, DomainError> {
+    pub(crate) async fn commit(
+        &self,
+        appends: &[AggregateAppend],
+    ) -> Result<Vec<StoredEvent>, DomainError> {
         let stored = self.store.append(appends).await?;
         // One wait per instance, for the projections that read what was written.
         let mut touched: std::collections::BTreeMap<&str, (eventstore::Position, Vec<&str>)> =
@@ -220,7 +223,7 @@ impl Domain {
     }
 
     /// Loads an aggregate, decides, appends; retries from a fresh load when another writer won.
-    async fn execute<A, F>(
+    pub(crate) async fn execute<A, F>(
         &self,
         instance_id: &str,
         aggregate_id: &str,

@@ -301,8 +301,14 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        // `PORTCULLIS_CONFIG` names the file (read by the CLI), not a setting.
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        // These name the config file and the admin subcommands' target, token and password
+        // (read by the CLI), not settings: exporting them must not break `portcullis start`.
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&[
+            "config",
+            "url",
+            "admin_token",
+            "user_password",
+        ]));
         let mut config: Config = figment
             .extract()
             .map_err(|error| ConfigError::Parse(Box::new(error)))?;

@@ -4,12 +4,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use server::cli::{AdminCommand, Connection};
 use server::{Config, RunningServer, telemetry};
 
 /// Portcullis, an OpenID Connect provider whose logouts reach every application.
 #[derive(Parser)]
 #[command(name = "portcullis", version)]
 struct Cli {
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,6 +25,8 @@ enum Command {
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Admin(AdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +60,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&config.log);
             RunningServer::start(config).await?.run_until(stop).await
         }
+        Command::Admin(command) => server::cli::run(&cli.connection, command).await,
     }
 }

@@ -5,7 +5,7 @@ mod projection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use projection::{AdminPrincipal, AdminTokenProjection};
+pub use projection::{AdminPrincipal, AdminTokenProjection, AdminTokenView};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 use crate::error::DomainError;
@@ -15,6 +15,9 @@ pub const TOKEN_PREFIX: &str = "pcat_";
 
 /// Shortest token accepted from configuration.
 pub const MIN_TOKEN_LENGTH: usize = 24;
+
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 200;
 
 /// A token was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,12 +96,41 @@ impl AdminToken {
                 reason: "the token already exists".into(),
             });
         }
+        check_description(description)?;
         check_token(token)?;
         Ok(vec![AdminTokenEvent::Added(AdminTokenAdded {
             token_hash: hash_token(token),
             description: description.into(),
         })])
     }
+
+    /// Decides `RevokeAdminToken`; revoking a revoked token records nothing.
+    pub fn revoke(&self) -> Result<Vec<AdminTokenEvent>, DomainError> {
+        if !self.exists {
+            return Err(DomainError::NotFound("admin token".into()));
+        }
+        if self.revoked {
+            return Ok(vec![]);
+        }
+        Ok(vec![AdminTokenEvent::Revoked(AdminTokenRevoked {})])
+    }
+}
+
+/// Rejects empty, overlong or control-character descriptions: they are shown in listings.
+fn check_description(description: &str) -> Result<(), DomainError> {
+    let length = description.trim().chars().count();
+    if length == 0
+        || description.chars().count() > MAX_DESCRIPTION_CHARS
+        || description.chars().any(char::is_control)
+    {
+        return Err(DomainError::Invalid {
+            field: "description",
+            reason: format!(
+                "say what the token is for in 1 to {MAX_DESCRIPTION_CHARS} characters, no control characters"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Rejects tokens too short to resist guessing.
@@ -154,5 +186,53 @@ mod tests {
             revoked: false,
         };
         assert!(existing.add(&generate_token(), "x").is_err());
+    }
+
+    fn given(events: &[AdminTokenEvent]) -> AdminToken {
+        let mut token = AdminToken::default();
+        events.iter().for_each(|event| token.apply(event));
+        token
+    }
+
+    #[test]
+    fn revoking_follows_the_state() {
+        assert!(matches!(
+            AdminToken::default().revoke(),
+            Err(DomainError::NotFound(_))
+        ));
+        let added = AdminToken::default()
+            .add(&generate_token(), "deploy bot")
+            .unwrap();
+        let live = given(&added);
+        let revoked = live.revoke().unwrap();
+        assert_eq!(
+            revoked,
+            vec![AdminTokenEvent::Revoked(AdminTokenRevoked {})]
+        );
+        let events: Vec<_> = added.into_iter().chain(revoked).collect();
+        let gone = given(&events);
+        assert!(gone.revoked);
+        assert!(gone.revoke().unwrap().is_empty(), "revoking is idempotent");
+    }
+
+    #[test]
+    fn descriptions_are_checked() {
+        for description in ["", "   ", "line\nbreak", &"x".repeat(201)] {
+            assert!(
+                matches!(
+                    AdminToken::default().add(&generate_token(), description),
+                    Err(DomainError::Invalid {
+                        field: "description",
+                        ..
+                    })
+                ),
+                "{description:?}"
+            );
+        }
+        assert!(
+            AdminToken::default()
+                .add(&generate_token(), &"x".repeat(200))
+                .is_ok()
+        );
     }
 }

@@ -1,7 +1,7 @@
-//! The `admin_tokens` read model, looked up on every admin request.
+//! The `admin_tokens` read model, looked up on every admin request and listed by admins.
 
 use async_trait::async_trait;
-use eventstore::{BoxError, EventStore, Projection, ReadModelTx, SqlValue, StoredEvent};
+use eventstore::{BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StoredEvent};
 
 use super::{AdminToken, AdminTokenEvent, hash_token};
 use crate::aggregate::{Aggregate, decode};
@@ -94,5 +94,74 @@ impl AdminPrincipal {
                 })
             })
             .transpose()
+    }
+}
+
+/// An admin token as listings show it: never the token or its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenView {
+    /// The instance the token administers.
+    pub instance_id: String,
+    /// The token's id.
+    pub token_id: String,
+    /// What the token is for.
+    pub description: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// A `SELECT` of the columns `AdminTokenView::from_row` reads, followed by `$tail`.
+macro_rules! select_admin_tokens {
+    ($tail:literal) => {
+        concat!(
+            "SELECT instance_id, token_id, description, revoked, created_at FROM admin_tokens ",
+            $tail
+        )
+    };
+}
+
+impl AdminTokenView {
+    fn from_row(row: &SqlRow) -> Result<Self, DomainError> {
+        Ok(AdminTokenView {
+            instance_id: row.text(0)?.to_owned(),
+            token_id: row.text(1)?.to_owned(),
+            description: row.text(2)?.to_owned(),
+            revoked: row.bool(3)?,
+            created_at: row.text(4)?.to_owned(),
+        })
+    }
+
+    /// The token with this id.
+    pub async fn by_id(
+        store: &dyn EventStore,
+        instance_id: &str,
+        token_id: &str,
+    ) -> Result<Option<Self>, DomainError> {
+        let rows = store
+            .query(
+                select_admin_tokens!("WHERE instance_id = $1 AND token_id = $2"),
+                &[instance_id.into(), token_id.into()],
+            )
+            .await?;
+        rows.first().map(Self::from_row).transpose()
+    }
+
+    /// An instance's tokens, oldest first; live ones only unless `include_revoked`.
+    pub async fn of_instance(
+        store: &dyn EventStore,
+        instance_id: &str,
+        include_revoked: bool,
+    ) -> Result<Vec<Self>, DomainError> {
+        let rows = store
+            .query(
+                select_admin_tokens!(
+                    "WHERE instance_id = $1 AND (revoked = $2 OR $3) ORDER BY created_at, token_id"
+                ),
+                &[instance_id.into(), false.into(), include_revoked.into()],
+            )
+            .await?;
+        rows.iter().map(Self::from_row).collect()
     }
 }

@@ -32,12 +32,17 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
+/// The JSON body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// A stable code: `invalid_request`, `invalid_token`, `not_found`, `conflict`,
+    /// `temporarily_unavailable` or `server_error`.
+    pub error: &'a str,
+    /// What went wrong, for a human.
+    pub error_description: &'a str,
+    /// The request field at fault, for `invalid_request`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<&'a str>,
 }
 
 impl IntoResponse for ApiError {

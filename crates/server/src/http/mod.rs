@@ -1,6 +1,6 @@
 //! The HTTP surface: one router per concern, merged here.
 
-mod admin;
+pub mod admin;
 pub mod error;
 mod health;
 mod metrics;
@@ -47,7 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(oidc::router())
-        .nest("/admin/v1", admin::router())
+        .merge(admin::router())
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

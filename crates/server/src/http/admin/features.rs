@@ -1,26 +1,27 @@
 //! `/admin/v1/features`: read and set the instance's feature flags.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::routing::get;
 use domain::{Feature, FeatureState};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Admin;
 use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 
 /// The feature routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/features", get(list))
-        .route("/features/{name}", get(read).put(set).delete(reset))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list))
+        .routes(routes!(read, set, reset))
 }
 
 /// A feature as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FeatureBody {
     /// The feature's name.
     pub name: &'static str,
@@ -44,7 +45,7 @@ impl From<FeatureState> for FeatureBody {
 }
 
 /// The body of `GET /admin/v1/features`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FeatureList {
     /// The instance the token administers.
     pub instance_id: String,
@@ -53,7 +54,7 @@ pub struct FeatureList {
 }
 
 /// The body of `PUT /admin/v1/features/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetFeature {
     /// The instance value to set.
@@ -70,6 +71,17 @@ fn feature(name: &str) -> Result<Feature, ApiError> {
     })
 }
 
+/// Lists every feature's values for this instance.
+#[utoipa::path(
+    get,
+    path = "/features",
+    operation_id = "list_features",
+    tag = "features",
+    responses(
+        (status = 200, description = "Every feature", body = FeatureList),
+        (status = 401, description = "No or an unknown admin token", body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -81,6 +93,19 @@ async fn list(
     }))
 }
 
+/// Shows one feature's values.
+#[utoipa::path(
+    get,
+    path = "/features/{name}",
+    operation_id = "get_feature",
+    tag = "features",
+    params(("name" = String, Path, description = "The feature's name, e.g. `back_channel_logout`")),
+    responses(
+        (status = 200, description = "The feature", body = FeatureBody),
+        (status = 401, description = "No or an unknown admin token", body = ErrorBody),
+        (status = 404, description = "No such feature", body = ErrorBody),
+    )
+)]
 async fn read(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -95,6 +120,21 @@ async fn read(
     ))
 }
 
+/// Sets the feature's instance value.
+#[utoipa::path(
+    put,
+    path = "/features/{name}",
+    operation_id = "set_feature",
+    tag = "features",
+    params(("name" = String, Path, description = "The feature's name")),
+    request_body = SetFeature,
+    responses(
+        (status = 200, description = "The feature", body = FeatureBody),
+        (status = 400, description = "The body is wrong", body = ErrorBody),
+        (status = 401, description = "No or an unknown admin token", body = ErrorBody),
+        (status = 404, description = "No such feature", body = ErrorBody),
+    )
+)]
 async fn set(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -118,6 +158,19 @@ async fn set(
     ))
 }
 
+/// Removes the feature's instance value, so the system value applies.
+#[utoipa::path(
+    delete,
+    path = "/features/{name}",
+    operation_id = "reset_feature",
+    tag = "features",
+    params(("name" = String, Path, description = "The feature's name")),
+    responses(
+        (status = 200, description = "The feature", body = FeatureBody),
+        (status = 401, description = "No or an unknown admin token", body = ErrorBody),
+        (status = 404, description = "No such feature", body = ErrorBody),
+    )
+)]
 async fn reset(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -1,13 +1,61 @@
-//! The admin API under `/admin/v1`, authenticated by bearer admin tokens.
+//! The admin API under `/admin/v1`, authenticated by bearer admin tokens and scoped to the
+//! token's instance. Every route is registered through `utoipa_axum`, so the OpenAPI document
+//! served at `/admin/v1/openapi.json` lists exactly the routes that exist.
 
+pub mod admin_tokens;
+pub mod application_settings;
+pub mod applications;
 mod auth;
-mod features;
+mod body;
+pub mod features;
+mod openapi;
+pub mod sessions;
+pub mod users;
+
+use std::sync::Arc;
 
 use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::AppState;
 
-/// Every admin route, to be nested under `/admin/v1`.
+/// Where the admin API lives.
+pub const PREFIX: &str = "/admin/v1";
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::AdminApiDoc::openapi()).nest(
+        PREFIX,
+        OpenApiRouter::default()
+            .merge(users::router())
+            .merge(applications::router())
+            .merge(sessions::router())
+            .merge(admin_tokens::router())
+            .merge(features::router()),
+    )
+}
+
+/// The admin API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// Every admin route, with `/admin/v1` already prefixed, and the OpenAPI document at
+/// `/admin/v1/openapi.json` (unauthenticated: it describes the API, it holds no data).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(features::router())
+    let (router, document) = routes().split_for_parts();
+    // The document is plain strings and maps with string keys; serializing it cannot fail.
+    let document: Arc<str> = document
+        .to_pretty_json()
+        .expect("an OpenAPI document always serializes")
+        .into();
+    router.route(
+        &format!("{PREFIX}/openapi.json"),
+        get(move || {
+            let document = document.clone();
+            async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }
+        }),
+    )
 }

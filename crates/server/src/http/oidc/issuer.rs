@@ -16,7 +16,11 @@ pub struct Issuer {
     pub origin: String,
 }
 
-impl FromRequestParts<AppState> for Issuer {
+/// The origin (`scheme://host[:port]`) a request came in on: the Host header with the scheme
+/// of the configured external URL (TLS ends in front of us, so the socket cannot tell).
+pub struct RequestOrigin(pub String);
+
+impl FromRequestParts<AppState> for RequestOrigin {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -38,7 +42,21 @@ impl FromRequestParts<AppState> for Issuer {
         } else {
             "http"
         };
-        let origin = format!("{scheme}://{}", host.to_ascii_lowercase());
+        Ok(RequestOrigin(format!(
+            "{scheme}://{}",
+            host.to_ascii_lowercase()
+        )))
+    }
+}
+
+impl FromRequestParts<AppState> for Issuer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let RequestOrigin(origin) = RequestOrigin::from_request_parts(parts, state).await?;
         let instance = state.domain.instance_for_origin(&origin).await?;
         Ok(Issuer { instance, origin })
     }

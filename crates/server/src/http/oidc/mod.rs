@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 
 use super::AppState;
 
-pub use issuer::Issuer;
+pub use issuer::{Issuer, RequestOrigin};
 pub use login::LoginThrottle;
 
 /// Every OIDC route.

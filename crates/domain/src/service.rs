@@ -160,6 +160,7 @@ impl Domain {
             Arc::new(GrantProjection),
             Arc::new(SigningKeyProjection),
             Arc::new(BackChannelDeliveryProjection),
+            Arc::new(crate::session::SessionExpiryProjection),
         ]
     }
 
@@ -1087,6 +1088,30 @@ impl Domain {
             signing_alg: app.config.id_token_signing_alg.name().to_owned(),
         });
         Ok((!events.is_empty()).then(|| logout.append(&events, &self.stamp(&app.client_id))))
+    }
+
+    /// Ends every live session whose lifetime ran out by now (reason `expired`, origin the
+    /// instance's external URL); returns how many it ended. Safe to run in several processes:
+    /// ending an ended session records nothing.
+    pub async fn expire_sessions(&self, limit: u32) -> Result<usize, DomainError> {
+        let expired =
+            crate::session::expired_sessions(self.store.as_ref(), self.clock.now(), limit).await?;
+        let mut origins: std::collections::HashMap<String, String> = Default::default();
+        for (instance_id, session_id) in &expired {
+            if !origins.contains_key(instance_id) {
+                let instance = self.instance(instance_id).await?;
+                origins.insert(instance_id.clone(), instance.external_url);
+            }
+            self.terminate_session(
+                instance_id,
+                session_id,
+                TerminationReason::Expired,
+                &origins[instance_id],
+                "session_expiry",
+            )
+            .await?;
+        }
+        Ok(expired.len())
     }
 
     /// Records a delivery's outcome (`Sent` or `Failed`) once; a second outcome for the same

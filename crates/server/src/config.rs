@@ -154,11 +154,16 @@ impl Default for KeysConfig {
 pub struct SessionConfig {
     /// Absolute session lifetime in hours.
     pub lifetime_hours: u32,
+    /// How often the server looks for sessions whose lifetime ran out, in milliseconds.
+    pub expiry_check_ms: u64,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { lifetime_hours: 12 }
+        SessionConfig {
+            lifetime_hours: 12,
+            expiry_check_ms: 5_000,
+        }
     }
 }
 
@@ -347,6 +352,12 @@ impl Config {
             return Err(invalid("keys.rotation_days", "must be at least 1".into()));
         }
         self.back_channel.settings(&self.server.external_url)?;
+        if self.sessions.expiry_check_ms == 0 {
+            return Err(invalid(
+                "sessions.expiry_check_ms",
+                "must be at least 1".into(),
+            ));
+        }
         if self.sessions.lifetime_hours == 0 {
             return Err(invalid(
                 "sessions.lifetime_hours",

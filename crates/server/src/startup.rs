@@ -62,6 +62,7 @@ pub struct RunningServer {
     serve: JoinHandle<std::io::Result<()>>,
     projections: JoinHandle<()>,
     notifier: JoinHandle<()>,
+    expiry: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -144,6 +145,11 @@ impl RunningServer {
             .context("cannot build the back-channel logout HTTP client")?,
         );
         let notifier = tokio::spawn(notifier.run(stopped.clone()));
+        let expiry = tokio::spawn(expire_sessions(
+            domain.clone(),
+            Duration::from_millis(config.sessions.expiry_check_ms),
+            stopped.clone(),
+        ));
         let settings = Arc::new(Settings {
             https: config.server.external_url.starts_with("https://"),
             session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
@@ -180,6 +186,7 @@ impl RunningServer {
             serve,
             projections,
             notifier,
+            expiry,
         })
     }
 
@@ -204,7 +211,30 @@ impl RunningServer {
         self.serve.await??;
         self.projections.await?;
         self.notifier.await?;
+        self.expiry.await?;
         Ok(())
+    }
+}
+
+/// Ends sessions whose lifetime ran out, every `interval`, until shutdown: their applications
+/// hear of it like of any other end.
+async fn expire_sessions(domain: Arc<Domain>, interval: Duration, mut stop: watch::Receiver<bool>) {
+    const BATCH: u32 = 500;
+    loop {
+        loop {
+            match domain.expire_sessions(BATCH).await {
+                Ok(ended) if ended as u32 == BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::error!(%error, "could not end expired sessions");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

@@ -355,6 +355,39 @@ async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h:
             .all(|delivery| delivery.state == "sent" && delivery.attempts == 1),
         "{deliveries:?}"
     );
+    let listed: Value = browser
+        .http
+        .get(format!(
+            "{}/admin/v1/sessions/{sid}/back-channel-deliveries",
+            browser.base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listed["deliveries"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|delivery| delivery["state"] == "sent"
+        && delivery["triggered_at_origin"] == origin.as_str()));
+    let ec = &apps.iter().find(|app| app.name == "ec").unwrap().client_id;
+    let of_app: Value = browser
+        .http
+        .get(format!(
+            "{}/admin/v1/applications/{ec}/back-channel-deliveries?limit=5",
+            browser.base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(of_app["deliveries"][0]["session_id"], sid);
+    assert_eq!(of_app["deliveries"][0]["attempts"], 1);
     let metrics = browser.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("portcullis_back_channel_sent_total 3\n"),
@@ -559,5 +592,90 @@ async fn a_private_target_is_refused_with_the_reason_and_nothing_is_sent() {
         receiver.received.try_recv().is_err(),
         "nothing reached the private target"
     );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_that_runs_out_is_ended_by_the_server_and_its_applications_told() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    let mut config = config(&h, true);
+    config.sessions.expiry_check_ms = 100;
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let password = "correct horse battery".to_owned();
+    let user = domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password,
+            },
+        )
+        .await
+        .unwrap();
+    let (app, _) = domain
+        .add_application(
+            &admin,
+            app_config("short", "ES256", Some(receiver.uri("short"))),
+        )
+        .await
+        .unwrap();
+    // A session of one second, signed in to the application.
+    let (session, _) = domain
+        .create_session(
+            &admin.instance_id,
+            &user.user_id,
+            Duration::from_secs(1),
+            None,
+        )
+        .await
+        .unwrap();
+    let code = domain
+        .issue_code(
+            &admin.instance_id,
+            domain::CodeRequest {
+                session_id: session.session_id.clone(),
+                client_id: app.client_id.clone(),
+                user_id: user.user_id.clone(),
+                redirect_uri: CALLBACK.into(),
+                scopes: vec!["openid".into()],
+                nonce: None,
+                code_challenge: None,
+                auth_time: chrono::Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    domain
+        .redeem_code(&admin.instance_id, &app, &code, Some(CALLBACK), &|_| true)
+        .await
+        .unwrap();
+
+    let received = receiver.next(1).await;
+    let jwks: JwkSet = reqwest::get(format!("http://{}/oauth/v2/keys", server.local_addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verified = Verifier::new(&jwks)
+        .unwrap()
+        .verify(
+            &received[0].2,
+            &Validation::new()
+                .issuer(server.external_url.clone())
+                .typ("logout+jwt"),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(verified.claims["sid"], session.session_id.as_str());
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &user.user_id, true)
+        .await
+        .unwrap();
+    assert!(sessions[0].terminated);
     server.stop().await.unwrap();
 }

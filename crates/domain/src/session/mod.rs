@@ -2,11 +2,13 @@
 //! deactivation or removal, or expiry. Every end records the origin it was triggered at,
 //! which later becomes the logout token's issuer.
 
+mod expiry;
 mod projection;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use expiry::{SessionExpiryProjection, expired_sessions};
 pub use projection::{SessionProjection, SessionView};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};

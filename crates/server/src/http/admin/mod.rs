@@ -7,6 +7,7 @@ pub mod application_settings;
 pub mod applications;
 mod auth;
 mod body;
+pub mod deliveries;
 pub mod features;
 mod openapi;
 pub mod sessions;
@@ -32,6 +33,7 @@ fn routes() -> OpenApiRouter<AppState> {
             .merge(users::router())
             .merge(applications::router())
             .merge(sessions::router())
+            .merge(deliveries::router())
             .merge(admin_tokens::router())
             .merge(features::router()),
     )

@@ -1114,21 +1114,50 @@ impl Domain {
         Ok(expired.len())
     }
 
-    /// Records a delivery's outcome (`Sent` or `Failed`) once; a second outcome for the same
-    /// registration (another notifier finished first) records nothing.
-    pub async fn record_back_channel_outcome(
+    /// Records delivery outcomes (`Sent` or `Failed`), each once: an outcome for a registration
+    /// that already has one (another notifier finished first) records nothing. All of them go
+    /// in one transaction, one append per session, so a fan-out of many applications in one
+    /// session, or a mass logout, does not make its outcomes race each other for the same
+    /// aggregate. Entries are (instance id, session id, outcome).
+    pub async fn record_back_channel_outcomes(
         &self,
-        instance_id: &str,
-        session_id: &str,
-        outcome: SessionLogoutEvent,
+        outcomes: &[(String, String, SessionLogoutEvent)],
     ) -> Result<(), DomainError> {
-        self.execute::<SessionLogout, _>(
-            instance_id,
-            session_id,
-            "back_channel_notifier",
-            |logout| Ok(logout.record(outcome.clone())),
-        )
-        .await
+        let mut by_session: std::collections::BTreeMap<(&str, &str), Vec<&SessionLogoutEvent>> =
+            Default::default();
+        for (instance_id, session_id, outcome) in outcomes {
+            by_session
+                .entry((instance_id, session_id))
+                .or_default()
+                .push(outcome);
+        }
+        let stamp = self.stamp("back_channel_notifier");
+        let mut attempt = 0;
+        loop {
+            let mut appends = Vec::new();
+            for ((instance_id, session_id), outcomes) in &by_session {
+                let mut logout =
+                    Loaded::<SessionLogout>::load(self.store.as_ref(), instance_id, session_id)
+                        .await?;
+                let mut events = Vec::new();
+                for outcome in outcomes {
+                    for event in logout.state.record((*outcome).clone()) {
+                        logout.state.apply(&event);
+                        events.push(event);
+                    }
+                }
+                if !events.is_empty() {
+                    appends.push(logout.append(&events, &stamp));
+                }
+            }
+            if appends.is_empty() {
+                return Ok(());
+            }
+            match self.commit(&appends).await {
+                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// A session's back-channel deliveries.

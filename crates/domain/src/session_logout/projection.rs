@@ -51,6 +51,7 @@ impl Projection for BackChannelDeliveryProjection {
                 last_error          TEXT,
                 next_attempt_at_ms  BIGINT  NOT NULL,
                 claimed_until_ms    BIGINT  NOT NULL,
+                claimed_by          TEXT,
                 PRIMARY KEY (instance_id, session_id, client_id)
             )",
             "CREATE INDEX IF NOT EXISTS back_channel_due ON back_channel_deliveries (state, next_attempt_at_ms)",
@@ -187,20 +188,43 @@ impl DeliveryView {
         rows.iter().map(Self::from_row).collect()
     }
 
-    /// Pending deliveries due at `now` and not claimed by anyone, oldest session end first.
-    pub async fn due(
+    /// Claims up to `limit` due, unclaimed deliveries until `until` for the caller that holds
+    /// `claim` (a value unique to this attempt) and returns them. One UPDATE claims them all,
+    /// so of several processes each row goes to exactly one, and a fan-out of a hundred
+    /// applications costs one write, not a hundred.
+    pub async fn claim_due(
         store: &dyn EventStore,
         now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        claim: &str,
         limit: u32,
     ) -> Result<Vec<Self>, DomainError> {
         let now = now.timestamp_millis();
+        let claimed = store
+            .execute(
+                "UPDATE back_channel_deliveries SET claimed_until_ms = $2, claimed_by = $3
+                 WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND claimed_until_ms < $1
+                   AND (instance_id, session_id, client_id) IN (
+                     SELECT instance_id, session_id, client_id FROM back_channel_deliveries
+                     WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND claimed_until_ms < $1
+                     ORDER BY ended_at_ms LIMIT $4)",
+                &[
+                    now.into(),
+                    until.timestamp_millis().into(),
+                    claim.into(),
+                    i64::from(limit).into(),
+                ],
+            )
+            .await?;
+        if claimed == 0 {
+            return Ok(vec![]);
+        }
         let rows = store
             .query(
                 select_deliveries!(
-                    "WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND claimed_until_ms < $1
-                     ORDER BY ended_at_ms LIMIT $2"
+                    "WHERE claimed_by = $1 AND state = 'pending' ORDER BY ended_at_ms"
                 ),
-                &[now.into(), i64::from(limit).into()],
+                &[claim.into()],
             )
             .await?;
         Self::from_rows(&rows)
@@ -255,31 +279,6 @@ impl DeliveryView {
             )
             .await?;
         Self::from_rows(&rows)
-    }
-
-    /// Claims the delivery until `until` if it is pending and unclaimed at `now`; true when this
-    /// caller got it. One conditional UPDATE, so of several processes exactly one wins.
-    pub async fn claim(
-        &self,
-        store: &dyn EventStore,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, DomainError> {
-        let claimed = store
-            .execute(
-                "UPDATE back_channel_deliveries SET claimed_until_ms = $4
-                 WHERE instance_id = $1 AND session_id = $2 AND client_id = $3
-                   AND state = 'pending' AND claimed_until_ms < $5",
-                &[
-                    self.instance_id.as_str().into(),
-                    self.session_id.as_str().into(),
-                    self.client_id.as_str().into(),
-                    until.timestamp_millis().into(),
-                    now.timestamp_millis().into(),
-                ],
-            )
-            .await?;
-        Ok(claimed == 1)
     }
 
     /// Releases the claim after a recoverable failure and schedules the next attempt.

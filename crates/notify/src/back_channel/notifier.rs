@@ -9,7 +9,7 @@ use domain::session_logout::{
     BackChannelFailed, BackChannelSent, DeliveryView, SessionLogoutEvent, retry_at,
 };
 use protocol::claims::LogoutTokenClaims;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 
 use super::delivery::{self, Outcome};
 use super::targets::CheckedResolver;
@@ -20,6 +20,12 @@ const DELIVERIES: &str = "back_channel_deliveries";
 
 /// Deliveries fetched per look.
 const BATCH: u32 = 256;
+
+/// Outcomes recorded per transaction at most.
+const RECORD_BATCH: usize = 512;
+
+/// An outcome waiting to be recorded: (instance id, session id, event).
+type PendingOutcome = (String, String, SessionLogoutEvent);
 
 /// The longest the loop sleeps without looking, whatever the schedule says.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -45,6 +51,8 @@ pub struct Notifier {
     settings: Settings,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
+    outcomes: mpsc::UnboundedSender<PendingOutcome>,
+    recorded: Mutex<Option<mpsc::UnboundedReceiver<PendingOutcome>>>,
 }
 
 impl Notifier {
@@ -72,6 +80,7 @@ impl Notifier {
             ))
             .build()?;
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let (outcomes, recorded) = mpsc::unbounded_channel();
         Ok(Notifier {
             domain,
             signer,
@@ -79,12 +88,17 @@ impl Notifier {
             settings,
             metrics,
             slots,
+            outcomes,
+            recorded: Mutex::new(Some(recorded)),
         })
     }
 
     /// Runs until `shutdown` turns true: looks for due deliveries on every append (the ending
     /// of a session is one), when a retry falls due, and at least every second.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        if let Some(outcomes) = self.recorded.lock().await.take() {
+            tokio::spawn(record_outcomes(self.domain.clone(), outcomes));
+        }
         let mut appended = self.domain.store().subscribe();
         loop {
             let wait = match self.dispatch_due().await {
@@ -113,34 +127,37 @@ impl Notifier {
         }
     }
 
-    /// Claims and starts every due delivery there is a slot for.
+    /// Claims and starts as many due deliveries as there are free slots, until none is left.
     async fn dispatch_due(self: &Arc<Self>) -> Result<(), domain::DomainError> {
         let store = self.domain.store().clone();
         self.domain.runner().catch_up(DELIVERIES).await?;
         loop {
-            let due = DeliveryView::due(store.as_ref(), self.domain.now(), BATCH).await?;
-            let fetched = due.len();
-            let mut claimed = 0;
-            for delivery in due {
-                // Wait for a slot before claiming: a claim is a promise to deliver now.
-                let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                    return Ok(());
-                };
-                let now = self.domain.now();
-                if !delivery
-                    .claim(store.as_ref(), now, now + self.lease())
-                    .await?
-                {
-                    continue;
-                }
-                claimed += 1;
+            // Take the slots before claiming: a claim is a promise to deliver now.
+            let free = self.slots.available_permits().clamp(1, BATCH as usize);
+            let Ok(slots) = self.slots.clone().acquire_many_owned(free as u32).await else {
+                return Ok(());
+            };
+            let now = self.domain.now();
+            let claim = uuid::Uuid::new_v4().simple().to_string();
+            let claimed = DeliveryView::claim_due(
+                store.as_ref(),
+                now,
+                now + self.lease(),
+                &claim,
+                free as u32,
+            )
+            .await?;
+            let count = claimed.len();
+            let mut slots = slots;
+            for delivery in claimed {
+                let slot = slots.split(1).expect("one slot per claimed delivery");
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.deliver(delivery).await;
                     drop(slot);
                 });
             }
-            if claimed == 0 || fetched < BATCH as usize {
+            if count < free {
                 return Ok(());
             }
         }
@@ -183,12 +200,20 @@ impl Notifier {
                 Outcome::Recoverable(format!("could not sign the logout token: {reason}"))
             }
         };
+        // Outcomes go to the recorder, which batches them; until it has written one, the
+        // claim keeps the delivery from being worked again.
         let record = |event| {
-            self.domain.record_back_channel_outcome(
-                &delivery.instance_id,
-                &delivery.session_id,
+            let pending = (
+                delivery.instance_id.clone(),
+                delivery.session_id.clone(),
                 event,
-            )
+            );
+            let sent = self.outcomes.send(pending);
+            async move {
+                sent.map_err(|_| {
+                    domain::DomainError::NotFound("the outcome recorder stopped".into())
+                })
+            }
         };
         let client_id = delivery.client_id.clone();
         let recorded = match outcome {
@@ -242,5 +267,20 @@ impl Notifier {
             // The claim runs out and the delivery falls due again: late, never lost.
             tracing::error!(%error, client_id = %delivery.client_id, session_id = %delivery.session_id, "could not record a back-channel outcome");
         }
+    }
+}
+
+/// Writes outcomes as they come, as many per transaction as have queued up.
+async fn record_outcomes(
+    domain: Arc<Domain>,
+    mut outcomes: mpsc::UnboundedReceiver<PendingOutcome>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if let Err(error) = domain.record_back_channel_outcomes(&batch).await {
+            // Their claims run out and the deliveries fall due again: late, never lost.
+            tracing::error!(%error, count = batch.len(), "could not record back-channel outcomes");
+        }
+        batch.clear();
     }
 }

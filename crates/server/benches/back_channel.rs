@@ -1,0 +1,327 @@
+//! Back-channel logout figures, with the server in this process on its embedded SQLite store and
+//! every application's receiver a real HTTP listener on 127.0.0.1:
+//! - fan-out: one session signed in to 100 applications (each its own receiver); time from the
+//!   terminate call returning to the last logout token received, over 50 runs;
+//! - the same with 10 of the 100 receivers never answering (the other 90 are timed);
+//! - sustained delivery: many sessions of one user, each signed in to one application, ended at
+//!   once by an admin sign-out; logout tokens received per second (ES256, RS256) and peak memory.
+//!
+//! Run: `cargo bench -p server --bench back_channel` (`BENCH_SCALE=0.2` for a quick run,
+//! `BENCH_SCALE=20` for the 100,000-session mass logout). Figures are printed, not judged.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use domain::application::{ApplicationView, OidcConfig};
+use domain::{CodeRequest, Domain, NewUser, Profile, TerminationReason};
+use server::{Config, RunningServer};
+use tokio::sync::mpsc;
+
+const TOKEN: &str = "bench-admin-token-0123456789abcdef";
+const CALLBACK: &str = "https://app.example.com/callback";
+const ORIGIN: &str = "http://localhost:8080";
+
+fn scale() -> f64 {
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1.0)
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kib / 1024.0
+}
+
+/// Receivers report (receiver index, arrival time).
+type Arrivals = mpsc::UnboundedSender<(usize, Instant)>;
+
+async fn receive(
+    State((index, arrivals)): State<(usize, Arrivals)>,
+    Path(_): Path<String>,
+    _body: String,
+) -> &'static str {
+    let _ = arrivals.send((index, Instant::now()));
+    ""
+}
+
+async fn hang(Path(_): Path<String>, _body: String) -> &'static str {
+    std::future::pending::<()>().await;
+    ""
+}
+
+/// A receiver on its own port; returns its logout URI.
+async fn receiver(index: usize, arrivals: Arrivals, hanging: bool) -> String {
+    let app = if hanging {
+        axum::Router::new().route("/logout/{app}", post(hang))
+    } else {
+        axum::Router::new()
+            .route("/logout/{app}", post(receive))
+            .with_state((index, arrivals))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/logout/{index}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    uri
+}
+
+fn app_config(name: &str, alg: &str, uri: &str) -> OidcConfig {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "client_type": "confidential",
+        "auth_method": "client_secret_basic",
+        "redirect_uris": [CALLBACK],
+        "grant_types": ["authorization_code"],
+        "id_token_signing_alg": alg,
+        "access_token_lifetime_secs": 3600,
+        "id_token_lifetime_secs": 600,
+        "refresh_token_lifetime_secs": 86400,
+        "back_channel_logout_uri": uri,
+    }))
+    .unwrap()
+}
+
+struct Bench {
+    domain: Arc<Domain>,
+    instance_id: String,
+    admin: domain::AdminPrincipal,
+    user_id: String,
+}
+
+impl Bench {
+    /// A new live session with tokens issued to each of `apps` (so each is registered).
+    async fn session_with(&self, apps: &[ApplicationView]) -> String {
+        let (session, _) = self
+            .domain
+            .create_session(
+                &self.instance_id,
+                &self.user_id,
+                Duration::from_secs(3600),
+                None,
+            )
+            .await
+            .unwrap();
+        for app in apps {
+            let code = self
+                .domain
+                .issue_code(
+                    &self.instance_id,
+                    CodeRequest {
+                        session_id: session.session_id.clone(),
+                        client_id: app.client_id.clone(),
+                        user_id: self.user_id.clone(),
+                        redirect_uri: CALLBACK.into(),
+                        scopes: vec!["openid".into()],
+                        nonce: None,
+                        code_challenge: None,
+                        auth_time: chrono::Utc::now(),
+                    },
+                )
+                .await
+                .unwrap();
+            self.domain
+                .redeem_code(&self.instance_id, app, &code, Some(CALLBACK), &|_| true)
+                .await
+                .unwrap();
+        }
+        session.session_id
+    }
+
+    async fn apps(&self, uris: &[String], alg: &str) -> Vec<ApplicationView> {
+        let mut apps = Vec::new();
+        for (index, uri) in uris.iter().enumerate() {
+            let (app, _) = self
+                .domain
+                .add_application(
+                    &self.admin,
+                    app_config(&format!("app {alg} {index}"), alg, uri),
+                )
+                .await
+                .unwrap();
+            apps.push(app);
+        }
+        apps
+    }
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// Fan-out runs: returns the sorted times from terminate-returned to the last expected arrival.
+async fn fan_out(
+    bench: &Bench,
+    apps: &[ApplicationView],
+    expected: usize,
+    arrivals: &mut mpsc::UnboundedReceiver<(usize, Instant)>,
+    runs: usize,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let session = bench.session_with(apps).await;
+        while arrivals.try_recv().is_ok() {}
+        bench
+            .domain
+            .terminate_session(
+                &bench.instance_id,
+                &session,
+                TerminationReason::Admin,
+                ORIGIN,
+                &bench.admin.token_id,
+            )
+            .await
+            .unwrap();
+        let returned = Instant::now();
+        let mut last = returned;
+        for _ in 0..expected {
+            let (_, at) = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            last = last.max(at);
+        }
+        times.push(last.saturating_duration_since(returned));
+    }
+    times.sort();
+    times
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(TOKEN.into());
+    config.database.data_dir = dir.path().join("data");
+    config.features.back_channel_logout = true;
+    config.back_channel.concurrency = 128;
+    config.log.level = "error".into();
+    server::telemetry::init(&config.log);
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let password = "correct horse battery".to_owned();
+    let user = domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password,
+            },
+        )
+        .await
+        .unwrap();
+    let bench = Bench {
+        domain: domain.clone(),
+        instance_id: admin.instance_id.clone(),
+        admin,
+        user_id: user.user_id,
+    };
+    let runs = ((50.0 * scale()) as usize).max(5);
+
+    println!("| figure (SQLite, durability full, in-process receivers on 127.0.0.1) | value |");
+    println!("|---|---:|");
+
+    // Fan-out to 100 applications.
+    let (sender, mut arrivals) = mpsc::unbounded_channel();
+    let mut uris = Vec::new();
+    for index in 0..100 {
+        uris.push(receiver(index, sender.clone(), false).await);
+    }
+    let apps = bench.apps(&uris, "ES256").await;
+    fan_out(&bench, &apps, 100, &mut arrivals, 3).await; // warm-up: keys, connections
+    let times = fan_out(&bench, &apps, 100, &mut arrivals, runs).await;
+    println!(
+        "| fan-out, 1 session → 100 applications (ES256), terminate returned → last token, {runs} runs | median {}, p99 {} |",
+        ms(quantile(&times, 0.5)),
+        ms(quantile(&times, 0.99))
+    );
+
+    // The same with 10 receivers that never answer.
+    let mut uris = Vec::new();
+    for index in 0..100 {
+        uris.push(receiver(1000 + index, sender.clone(), index % 10 == 0).await);
+    }
+    let apps = bench.apps(&uris, "ES256").await;
+    let times = fan_out(&bench, &apps, 90, &mut arrivals, runs).await;
+    println!(
+        "| fan-out, 100 applications of which 10 never answer: last of the other 90, {runs} runs | median {}, p99 {} |",
+        ms(quantile(&times, 0.5)),
+        ms(quantile(&times, 0.99))
+    );
+
+    // Sustained delivery: many sessions ended at once, one application each.
+    let sessions = ((5_000.0 * scale()) as usize).max(100);
+    for alg in ["ES256", "RS256"] {
+        let (sender, mut arrivals) = mpsc::unbounded_channel();
+        let uri = receiver(0, sender, false).await;
+        let app = bench.apps(&[uri], alg).await;
+        let user = domain
+            .add_user(
+                &bench.admin,
+                NewUser {
+                    username: format!("mass-{alg}").to_lowercase(),
+                    profile: Profile::default(),
+                    password: "correct horse battery".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let mass = Bench {
+            domain: domain.clone(),
+            instance_id: bench.instance_id.clone(),
+            admin: bench.admin.clone(),
+            user_id: user.user_id.clone(),
+        };
+        for _ in 0..sessions {
+            mass.session_with(&app).await;
+        }
+        let before = rss_mib();
+        let started = Instant::now();
+        let ended = domain
+            .sign_out_user(
+                &bench.instance_id,
+                &user.user_id,
+                TerminationReason::Admin,
+                ORIGIN,
+                &bench.admin.token_id,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, sessions);
+        let mut peak = rss_mib();
+        for received in 0..sessions {
+            tokio::time::timeout(Duration::from_secs(120), arrivals.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if received % 1000 == 0 {
+                peak = peak.max(rss_mib());
+            }
+        }
+        let elapsed = started.elapsed();
+        peak = peak.max(rss_mib());
+        println!(
+            "| sustained delivery, {sessions} sessions ended by one admin sign-out, one application each ({alg}) | {:.0} tokens/s ({:.1} s; RSS {before:.1} → peak {peak:.1} MiB) |",
+            sessions as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64()
+        );
+    }
+    server.stop().await.unwrap();
+}

@@ -51,6 +51,8 @@ pub struct BackChannelConfig {
     pub max_attempts: u32,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Deliveries in flight to one host at once.
+    pub per_host_concurrency: usize,
     /// Special-use networks (CIDR, e.g. `10.0.0.0/8`) deliveries may reach anyway. Unset
     /// means loopback only, and only when the external URL is on localhost (development).
     pub allowed_networks: Option<Vec<String>>,
@@ -64,6 +66,7 @@ impl Default for BackChannelConfig {
             timeout_ms: 5_000,
             max_attempts: 8,
             concurrency: 64,
+            per_host_concurrency: 8,
             allowed_networks: None,
         }
     }
@@ -122,6 +125,10 @@ impl BackChannelConfig {
             max_attempts: positive("back_channel.max_attempts", u64::from(self.max_attempts))?
                 as u32,
             concurrency: positive("back_channel.concurrency", self.concurrency as u64)? as usize,
+            per_host_concurrency: positive(
+                "back_channel.per_host_concurrency",
+                self.per_host_concurrency as u64,
+            )? as usize,
             targets: notify::back_channel::TargetPolicy { allowed },
             ..notify::back_channel::Settings::default()
         })

@@ -61,6 +61,10 @@ async fn receive(
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
     let _ = state.sender.send((app.clone(), content_type, token));
+    if app.starts_with("dead") {
+        // An application that accepts the request and never answers.
+        std::future::pending::<()>().await;
+    }
     let answer = {
         let mut answers = state.answers.lock().unwrap();
         let queue = answers.entry(app).or_default();
@@ -677,5 +681,53 @@ async fn a_session_that_runs_out_is_ended_by_the_server_and_its_applications_tol
         .await
         .unwrap();
     assert!(sessions[0].terminated);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_application_that_never_answers_does_not_hold_up_the_others() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    let apps = [("dead", "ES256", true), ("alive", "ES256", true)];
+    let (server, apps) = arrange(&h, true, &receiver, &apps).await;
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let sid = verifier(&browser)
+        .await
+        .verify(&id_tokens[0], &Validation::new(), now())
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser
+        .get(&format!(
+            "/oidc/v1/end_session?{}",
+            form(&[("id_token_hint", &id_tokens[0])])
+        ))
+        .await;
+    let mut received = receiver.next(2).await;
+    received.sort();
+    assert_eq!(
+        (received[0].0.as_str(), received[1].0.as_str()),
+        ("alive", "dead")
+    );
+    // The live application's delivery is recorded while the dead one's attempt is still open
+    // (its timeout is 5 s).
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let deliveries = wait_settled(&server, &admin.instance_id, &sid, 1).await;
+    let state = |name: &str| {
+        let client_id = &apps.iter().find(|app| app.name == name).unwrap().client_id;
+        deliveries
+            .iter()
+            .find(|delivery| &delivery.client_id == client_id)
+            .unwrap()
+            .state
+            .clone()
+    };
+    assert_eq!(
+        (state("alive").as_str(), state("dead").as_str()),
+        ("sent", "pending")
+    );
     server.stop().await.unwrap();
 }

@@ -281,6 +281,29 @@ impl DeliveryView {
         Self::from_rows(&rows)
     }
 
+    /// Releases the claim without an attempt and makes the delivery due again at `at` (its
+    /// target is busy with other deliveries).
+    pub async fn defer(
+        &self,
+        store: &dyn EventStore,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        store
+            .execute(
+                "UPDATE back_channel_deliveries
+                 SET next_attempt_at_ms = $4, claimed_until_ms = 0, claimed_by = NULL
+                 WHERE instance_id = $1 AND session_id = $2 AND client_id = $3 AND state = 'pending'",
+                &[
+                    self.instance_id.as_str().into(),
+                    self.session_id.as_str().into(),
+                    self.client_id.as_str().into(),
+                    at.timestamp_millis().into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Releases the claim after a recoverable failure and schedules the next attempt.
     pub async fn schedule_retry(
         &self,

@@ -37,6 +37,9 @@ pub struct Settings {
     pub retry_cap: Duration,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Deliveries in flight to one host at once, so that a slow or dead application cannot
+    /// take every slot; further ones wait their turn without counting an attempt.
+    pub per_host_concurrency: usize,
     /// Which addresses deliveries may reach.
     pub targets: TargetPolicy,
 }
@@ -51,6 +54,7 @@ impl Default for Settings {
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(30),
             concurrency: 64,
+            per_host_concurrency: 8,
             targets: TargetPolicy::default(),
         }
     }

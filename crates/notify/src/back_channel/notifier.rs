@@ -1,5 +1,6 @@
 //! The back-channel notifier's loop: find due deliveries, claim, deliver, record.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,102 @@ const RECORD_BATCH: usize = 512;
 /// An outcome waiting to be recorded: (instance id, session id, event).
 type PendingOutcome = (String, String, SessionLogoutEvent);
 
+/// Deliveries that may wait in memory behind each turn at a busy host.
+const LINE_PER_TURN: usize = 64;
+
+/// How long a delivery to a busy host waits in the store before it is claimed again.
+const HOST_BUSY_DELAY: chrono::Duration = chrono::Duration::milliseconds(250);
+
+/// `host:port` of a URI: the unit of per-host concurrency.
+fn host_of(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .map(|url| {
+            let port = url.port_or_known_default().unwrap_or(0);
+            format!("{}:{port}", url.host_str().unwrap_or(""))
+        })
+        .unwrap_or_default()
+}
+
+type Waiting = (DeliveryView, chrono::DateTime<chrono::Utc>);
+
+/// Per host: deliveries in flight, and claimed ones waiting for a turn. One lock covers both,
+/// so a delivery never joins a line just as its host's last turn ends.
+#[derive(Default, Clone)]
+struct Hosts(Arc<std::sync::Mutex<HashMap<String, HostState>>>);
+
+/// Deliveries in flight to one host, and those waiting for a turn.
+type HostState = (usize, VecDeque<Waiting>);
+
+/// What [`Hosts::enter`] decided.
+enum Entry {
+    /// Deliver now (the delivery is handed back inside).
+    Turn(HostTurn, Option<DeliveryView>),
+    /// Parked behind the host's turns.
+    InLine,
+    /// The line is full.
+    Full(DeliveryView),
+}
+
+impl Hosts {
+    fn enter(
+        &self,
+        host: &str,
+        limit: usize,
+        delivery: DeliveryView,
+        claimed_at: chrono::DateTime<chrono::Utc>,
+    ) -> Entry {
+        let mut hosts = self.0.lock().expect("hosts lock");
+        let (in_flight, line) = hosts.entry(host.to_owned()).or_default();
+        if *in_flight < limit {
+            *in_flight += 1;
+            let turn = HostTurn {
+                host: host.to_owned(),
+                hosts: self.clone(),
+                active: true,
+            };
+            return Entry::Turn(turn, Some(delivery));
+        }
+        if line.len() >= limit * LINE_PER_TURN {
+            return Entry::Full(delivery);
+        }
+        line.push_back((delivery, claimed_at));
+        Entry::InLine
+    }
+
+    /// The next waiting delivery for the turn's host, or the end of the turn.
+    fn next(&self, turn: &mut HostTurn) -> Option<Waiting> {
+        let mut hosts = self.0.lock().expect("hosts lock");
+        let (in_flight, line) = hosts.get_mut(&turn.host)?;
+        if let Some(next) = line.pop_front() {
+            return Some(next);
+        }
+        *in_flight -= 1;
+        if *in_flight == 0 {
+            hosts.remove(&turn.host);
+        }
+        turn.active = false;
+        None
+    }
+}
+
+/// A delivery's turn at its host.
+struct HostTurn {
+    host: String,
+    hosts: Hosts,
+    active: bool,
+}
+
+impl Drop for HostTurn {
+    /// A turn that ends early (a panicking delivery) still frees its place.
+    fn drop(&mut self) {
+        if self.active {
+            let hosts = self.hosts.clone();
+            while hosts.next(self).is_some() {}
+        }
+    }
+}
+
 /// The longest the loop sleeps without looking, whatever the schedule says.
 const MAX_IDLE: Duration = Duration::from_secs(1);
 
@@ -52,6 +149,7 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
     outcomes: mpsc::UnboundedSender<PendingOutcome>,
+    hosts: Hosts,
     recorded: Mutex<Option<mpsc::UnboundedReceiver<PendingOutcome>>>,
 }
 
@@ -89,6 +187,7 @@ impl Notifier {
             metrics,
             slots,
             outcomes,
+            hosts: Hosts::default(),
             recorded: Mutex::new(Some(recorded)),
         })
     }
@@ -150,15 +249,51 @@ impl Notifier {
             let count = claimed.len();
             let mut slots = slots;
             for delivery in claimed {
+                let host = host_of(&delivery.uri);
+                let limit = self.settings.per_host_concurrency.max(1);
+                let mut turn = match self.hosts.enter(&host, limit, delivery, now) {
+                    Entry::Turn(turn, delivery) => (turn, delivery),
+                    Entry::InLine => continue,
+                    // The line is long: wait in the store, without counting an attempt.
+                    Entry::Full(delivery) => {
+                        delivery
+                            .defer(store.as_ref(), now + HOST_BUSY_DELAY)
+                            .await?;
+                        continue;
+                    }
+                };
                 let slot = slots.split(1).expect("one slot per claimed delivery");
                 let this = self.clone();
                 tokio::spawn(async move {
-                    this.deliver(delivery).await;
+                    // This turn also works the host's line, so a busy host is served in order
+                    // while other hosts keep every other slot.
+                    let (turn, first) = &mut turn;
+                    let mut next = first.take();
+                    while let Some(delivery) = next {
+                        this.deliver(delivery).await;
+                        next = this.next_in_line(turn).await;
+                    }
                     drop(slot);
                 });
             }
             if count < free {
                 return Ok(());
+            }
+        }
+    }
+
+    /// The next delivery waiting for the turn's host whose claim is young enough to act on
+    /// (older ones go back to the store, so a claim is never acted on after its lease); `None`
+    /// ends the turn.
+    async fn next_in_line(&self, turn: &mut HostTurn) -> Option<DeliveryView> {
+        loop {
+            let (delivery, claimed_at) = self.hosts.next(turn)?;
+            let now = self.domain.now();
+            if now - claimed_at < self.lease() / 2 {
+                return Some(delivery);
+            }
+            if let Err(error) = delivery.defer(self.domain.store().as_ref(), now).await {
+                tracing::error!(%error, "could not hand a delivery back; its claim will run out");
             }
         }
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::process::{Process, portcullis};
 use common::{Browser, form, location, query_of};
 use domain::application::OidcConfig;
 use domain::{NewUser, Profile};
@@ -61,6 +62,9 @@ async fn receive(
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
     let _ = state.sender.send((app.clone(), content_type, token));
+    if app.starts_with("slow") {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
     if app.starts_with("dead") {
         // An application that accepts the request and never answers.
         std::future::pending::<()>().await;
@@ -730,4 +734,232 @@ async fn an_application_that_never_answers_does_not_hold_up_the_others() {
         ("sent", "pending")
     );
     server.stop().await.unwrap();
+}
+
+/// Two servers on one PostgreSQL database (replicas): each notification is delivered once
+/// between them.
+#[tokio::test]
+async fn two_replicas_deliver_each_notification_once() {
+    let Some(h) = eventstore::testing::postgres().await else {
+        return;
+    };
+    let mut receiver = Receiver::start().await;
+    let names: Vec<String> = (0..20).map(|index| format!("app{index}")).collect();
+    let specs: Vec<(&str, &str, bool)> = names
+        .iter()
+        .map(|name| (name.as_str(), "ES256", true))
+        .collect();
+    let (first, apps) = arrange(&h, true, &receiver, &specs).await;
+    let second = RunningServer::start(config(&h, true)).await.unwrap();
+    let domain = first.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let user = user_id(&first).await;
+    // Five sessions, each signed in to every application; all ended at once.
+    for _ in 0..5 {
+        sign_in_to_all(&first, &apps).await;
+    }
+    let ended = second
+        .domain()
+        .sign_out_user(
+            &admin.instance_id,
+            &user,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, 5);
+    let received = receiver.next(100).await;
+    // Every delivery recorded sent after one attempt, and nothing more arrives.
+    for session in domain
+        .sessions_of_user(&admin.instance_id, &user, true)
+        .await
+        .unwrap()
+    {
+        let deliveries = wait_settled(&first, &admin.instance_id, &session.session_id, 20).await;
+        assert!(
+            deliveries
+                .iter()
+                .all(|delivery| delivery.state == "sent" && delivery.attempts == 1),
+            "{deliveries:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        receiver.received.try_recv().is_err(),
+        "a notification was delivered twice"
+    );
+    let verifier = Verifier::new(
+        &reqwest::get(format!("http://{}/oauth/v2/keys", first.local_addr))
+            .await
+            .unwrap()
+            .json::<JwkSet>()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut pairs: Vec<(String, String)> = received
+        .iter()
+        .map(|(_, _, token)| {
+            let claims = verifier
+                .verify(token, &Validation::new(), now())
+                .unwrap()
+                .claims;
+            (
+                claims["sid"].as_str().unwrap().to_owned(),
+                claims["aud"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), 100, "one token per (session, application)");
+    second.stop().await.unwrap();
+    first.stop().await.unwrap();
+}
+
+/// The real binary killed with SIGKILL in the middle of a fan-out, then started again on the
+/// same data: every application ends up notified and every delivery recorded as sent.
+#[tokio::test]
+async fn a_fan_out_cut_by_a_crash_is_finished_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut receiver = Receiver::start().await;
+    let envs = [
+        ("PORTCULLIS_ADMIN__INITIAL_TOKEN", TOKEN),
+        ("PORTCULLIS_FEATURES__BACK_CHANNEL_LOGOUT", "true"),
+        // One delivery at a time to the receiver's host, so the crash lands mid fan-out.
+        ("PORTCULLIS_BACK_CHANNEL__PER_HOST_CONCURRENCY", "1"),
+        // Claims of the killed process lapse after 2 × timeout + 2 s.
+        ("PORTCULLIS_BACK_CHANNEL__TIMEOUT_MS", "1000"),
+        ("PORTCULLIS_LOG__FORMAT", "json"),
+    ];
+    let mut process = Process::spawn(start(dir.path(), &envs));
+    let base = format!("http://{}", process.address());
+    let admin = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        admin
+            .post(format!("{base}/admin/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let created = post(
+        "/users",
+        json!({"username": "alice", "password": "correct horse battery"}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        created.status().is_success(),
+        "{}",
+        created.text().await.unwrap()
+    );
+    let mut apps = Vec::new();
+    for index in 0..20 {
+        let name = format!("slow{index}");
+        let created: Value = post(
+            "/applications",
+            json!({"name": name, "redirect_uris": [CALLBACK], "back_channel_logout_uri": receiver.uri(&name)}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        apps.push(App {
+            name,
+            client_id: created["client_id"].as_str().unwrap().to_owned(),
+            secret: created["client_secret"].as_str().unwrap().to_owned(),
+        });
+    }
+    let mut browser = Browser::at(base.clone());
+    let mut id_tokens = Vec::new();
+    for (index, app) in apps.iter().enumerate() {
+        let redirect = if index == 0 {
+            browser
+                .sign_in(
+                    &authorize_path(&app.client_id),
+                    "alice",
+                    "correct horse battery",
+                )
+                .await
+        } else {
+            location(&browser.get(&authorize_path(&app.client_id)).await)
+        };
+        let code = query_of(&redirect)["code"].clone();
+        let tokens: Value = browser
+            .http
+            .post(format!("{base}/oauth/v2/token"))
+            .basic_auth(&app.client_id, Some(&app.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        id_tokens.push(tokens["id_token"].as_str().unwrap().to_owned());
+    }
+    let sid = verifier(&browser)
+        .await
+        .verify(&id_tokens[0], &Validation::new(), now())
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser
+        .get(&format!(
+            "/oidc/v1/end_session?{}",
+            form(&[("id_token_hint", &id_tokens[0])])
+        ))
+        .await;
+    let before = receiver.next(3).await;
+    process.kill();
+
+    let mut process = Process::spawn(start(dir.path(), &envs));
+    let base = format!("http://{}", process.address());
+    let mut notified: std::collections::BTreeSet<String> =
+        before.into_iter().map(|(name, ..)| name).collect();
+    while notified.len() < apps.len() {
+        let (name, ..) = receiver.next(1).await.remove(0);
+        notified.insert(name);
+    }
+    let listed: Value = loop {
+        let listed: Value = admin
+            .get(format!(
+                "{base}/admin/v1/sessions/{sid}/back-channel-deliveries"
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let deliveries = listed["deliveries"].as_array().unwrap();
+        if deliveries.len() == apps.len()
+            && deliveries
+                .iter()
+                .all(|delivery| delivery["state"] == "sent")
+        {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(listed["deliveries"].as_array().unwrap().len(), 20);
+    process.stop();
+}
+
+fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> std::process::Command {
+    let mut command = portcullis(dir, envs);
+    command.arg("start");
+    command
 }

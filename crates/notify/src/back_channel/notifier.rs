@@ -300,7 +300,9 @@ impl Notifier {
 
     /// How long a claim holds: longer than any attempt and its recording take.
     fn lease(&self) -> chrono::Duration {
-        let lease = self.settings.timeout * 2 + Duration::from_secs(10);
+        // Also how long deliveries claimed by a process that crashed wait before another takes
+        // them up.
+        let lease = self.settings.timeout * 2 + Duration::from_secs(2);
         chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
     }
 

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::HashMap;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -35,13 +37,18 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(server: &RunningServer) -> Self {
+        Self::at(format!("http://{}", server.local_addr))
+    }
+
+    /// A browser for the server at `base` (`http://host:port`).
+    pub fn at(base: String) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         Browser {
             http,
-            base: format!("http://{}", server.local_addr),
+            base,
             cookies: HashMap::new(),
         }
     }

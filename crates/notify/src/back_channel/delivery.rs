@@ -156,3 +156,34 @@ mod tests {
         assert!(garbage.chars().count() <= 210, "{garbage}");
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    /// An https target is attempted through TLS and a failed handshake is a readable,
+    /// recoverable failure.
+    #[tokio::test]
+    async fn https_targets_go_through_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            // Not a TLS server: accept and hang up.
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        let http = reqwest::Client::builder().build().unwrap();
+        let policy = TargetPolicy {
+            allowed: vec!["127.0.0.0/8".parse().unwrap()],
+        };
+        let outcome = attempt(
+            &http,
+            &policy,
+            &format!("https://{address}/logout"),
+            "token",
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Recoverable(_)), "{outcome:?}");
+    }
+}

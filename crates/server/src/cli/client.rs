@@ -43,13 +43,8 @@ impl ApiClient {
         let base = url::Url::parse(&connection.url)
             .with_context(|| format!("--url {:?} is not a URL", connection.url))?;
         match base.scheme() {
-            "http" => {}
-            // The binary is built without a TLS stack (the server itself terminates none).
-            "https" => bail!(
-                "--url {}: this build speaks plain http only; use the server's http listen \
-                 address (e.g. http://127.0.0.1:8080)",
-                connection.url
-            ),
+            // https for a server behind a TLS-terminating proxy.
+            "http" | "https" => {}
             other => bail!("--url {}: unsupported scheme {other:?}", connection.url),
         }
         if base.cannot_be_a_base() {
@@ -184,7 +179,6 @@ mod tests {
             ("http://127.0.0.1:8080", None, "no admin token"),
             ("http://127.0.0.1:8080", Some(" "), "no admin token"),
             ("not a url", Some("t"), "is not a URL"),
-            ("https://id.example.com", Some("t"), "plain http only"),
             ("ftp://id.example.com", Some("t"), "unsupported scheme"),
         ] {
             let error = client(url, token).err().expect(url).to_string();

@@ -11,16 +11,22 @@ use serde::{Deserialize, Serialize};
 pub enum Feature {
     /// OpenID Connect Back-Channel Logout 1.0 notifications.
     BackChannelLogout,
+    /// Accept plain-http back-channel logout URIs (development only; https otherwise).
+    BackChannelLogoutAllowHttp,
 }
 
 impl Feature {
     /// Every feature, in display order.
-    pub const ALL: &'static [Feature] = &[Feature::BackChannelLogout];
+    pub const ALL: &'static [Feature] = &[
+        Feature::BackChannelLogout,
+        Feature::BackChannelLogoutAllowHttp,
+    ];
 
     /// The feature's name in configuration, events and the admin API.
     pub fn name(self) -> &'static str {
         match self {
             Feature::BackChannelLogout => "back_channel_logout",
+            Feature::BackChannelLogoutAllowHttp => "back_channel_logout_allow_http",
         }
     }
 
@@ -40,6 +46,10 @@ pub struct SystemFeatures {
     /// Default for [`Feature::BackChannelLogout`].
     #[serde(default)]
     pub back_channel_logout: bool,
+    /// Default for [`Feature::BackChannelLogoutAllowHttp`]; unset means off (the server turns
+    /// it on when its external URL is on localhost).
+    #[serde(default)]
+    pub back_channel_logout_allow_http: Option<bool>,
 }
 
 impl SystemFeatures {
@@ -47,6 +57,9 @@ impl SystemFeatures {
     pub fn get(&self, feature: Feature) -> bool {
         match feature {
             Feature::BackChannelLogout => self.back_channel_logout,
+            Feature::BackChannelLogoutAllowHttp => {
+                self.back_channel_logout_allow_http.unwrap_or(false)
+            }
         }
     }
 }
@@ -90,6 +103,7 @@ mod tests {
     fn instance_value_wins_where_set() {
         let system_on = SystemFeatures {
             back_channel_logout: true,
+            ..SystemFeatures::default()
         };
         let cases = [
             (SystemFeatures::default(), None, false),

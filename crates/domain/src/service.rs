@@ -769,6 +769,8 @@ impl Domain {
         config: OidcConfig,
     ) -> Result<(ApplicationView, Option<String>), DomainError> {
         let client_id = uuid::Uuid::now_v7().simple().to_string();
+        self.check_back_channel_scheme(&actor.instance_id, &config)
+            .await?;
         let (events, secret) = Application::default().add(config)?;
         let stamp = self.stamp(&actor.token_id);
         self.commit(&[create::<Application>(
@@ -818,11 +820,42 @@ impl Domain {
         client_id: &str,
         config: OidcConfig,
     ) -> Result<ApplicationView, DomainError> {
+        self.check_back_channel_scheme(&actor.instance_id, &config)
+            .await?;
         self.execute::<Application, _>(&actor.instance_id, client_id, &actor.token_id, |app| {
             app.change(config.clone())
         })
         .await?;
         self.application(&actor.instance_id, client_id).await
+    }
+
+    /// A plain-http back-channel logout URI is refused unless the instance allows it (a
+    /// development setting): logout tokens are bearer credentials for ending sessions.
+    async fn check_back_channel_scheme(
+        &self,
+        instance_id: &str,
+        config: &OidcConfig,
+    ) -> Result<(), DomainError> {
+        let Some(uri) = &config.back_channel_logout_uri else {
+            return Ok(());
+        };
+        if !uri.to_ascii_lowercase().starts_with("http://") {
+            return Ok(());
+        }
+        if self
+            .feature(instance_id, Feature::BackChannelLogoutAllowHttp)
+            .await?
+            .effective
+        {
+            return Ok(());
+        }
+        Err(DomainError::Invalid {
+            field: "back_channel_logout_uri",
+            reason: format!(
+                "{uri:?} must be an https URL; plain http is accepted only where the feature \
+                 back_channel_logout_allow_http is on (development)"
+            ),
+        })
     }
 
     /// Replaces a confidential application's secret; returns the new one (shown once).

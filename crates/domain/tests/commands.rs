@@ -142,6 +142,7 @@ async fn concurrent_first_starts_create_one_instance(h: Harness) {
 async fn instance_feature_value_wins_over_system(h: Harness) {
     let system_on = SystemFeatures {
         back_channel_logout: true,
+        ..SystemFeatures::default()
     };
     let domain = domain(h.store.clone(), system_on);
     domain.install().await.unwrap();

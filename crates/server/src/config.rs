@@ -91,11 +91,7 @@ impl BackChannelConfig {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             None => {
-                let host = url::Url::parse(external_url)
-                    .ok()
-                    .and_then(|url| url.host_str().map(str::to_owned))
-                    .unwrap_or_default();
-                if matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+                if is_localhost(external_url) {
                     vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
                 } else {
                     vec![]
@@ -359,6 +355,7 @@ impl Config {
             return Err(invalid("keys.rotation_days", "must be at least 1".into()));
         }
         self.back_channel.settings(&self.server.external_url)?;
+
         if self.sessions.expiry_check_ms == 0 {
             return Err(invalid(
                 "sessions.expiry_check_ms",
@@ -393,6 +390,14 @@ fn normalize_external_url(raw: &str) -> Result<String, String> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether `url`'s host is localhost or a loopback address.
+pub(crate) fn is_localhost(url: &str) -> bool {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .is_some_and(|host| matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]"))
 }
 
 #[cfg(test)]

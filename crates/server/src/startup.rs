@@ -80,8 +80,16 @@ impl RunningServer {
 
         let store = open_store(&config.database).await?;
         let backend = store.backend();
+        let mut system_features = config.features;
+        // Development default: on a localhost issuer, applications on plain http may receive
+        // logout tokens unless configuration says otherwise.
+        if system_features.back_channel_logout_allow_http.is_none()
+            && crate::config::is_localhost(&config.server.external_url)
+        {
+            system_features.back_channel_logout_allow_http = Some(true);
+        }
         let options = DomainOptions {
-            system_features: config.features,
+            system_features,
             runner: RunnerOptions {
                 batch_size: config.projections.batch_size,
                 poll_interval: Duration::from_millis(config.projections.poll_interval_ms),

@@ -963,3 +963,101 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> std::process::Command 
     command.arg("start");
     command
 }
+
+/// Deactivating or removing a user ends their sessions like any other end: each application
+/// gets a logout token whose issuer is the origin the admin request came in on.
+#[tokio::test]
+async fn deactivating_or_removing_a_user_notifies_their_applications() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    let (server, apps) = arrange(&h, true, &receiver, &[("app", "ES256", true)]).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.local_addr);
+    let origin = format!("http://127.0.0.1:{}", server.local_addr.port());
+    let user = user_id(&server).await;
+    for action in ["deactivate", "remove"] {
+        sign_in_to_all(&server, &apps).await;
+        let request = match action {
+            "deactivate" => http
+                .post(format!("{base}/admin/v1/users/{user}/deactivate"))
+                .json(&json!({})),
+            _ => http.delete(format!("{base}/admin/v1/users/{user}")),
+        };
+        let response = request.bearer_auth(TOKEN).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{action}: {}",
+            response.status()
+        );
+        let (_, _, token) = receiver.next(1).await.remove(0);
+        let claims = verifier(&Browser::new(&server))
+            .await
+            .verify(&token, &Validation::new(), now())
+            .unwrap()
+            .claims;
+        assert_eq!(claims["iss"], origin.as_str(), "{action}");
+        assert_eq!(claims["sub"], user.as_str(), "{action}");
+        if action == "deactivate" {
+            let reactivated = http
+                .post(format!("{base}/admin/v1/users/{user}/reactivate"))
+                .bearer_auth(TOKEN)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert!(reactivated.status().is_success());
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+/// Plain-http logout URIs are a development convenience: refused, naming the field, unless the
+/// instance allows them (on by default only for a localhost issuer).
+#[tokio::test]
+async fn plain_http_logout_uris_need_the_development_setting() {
+    let h = eventstore::testing::sqlite().await;
+    let mut config = config(&h, true);
+    config.server.external_url = "https://id.example.com".into();
+    let server = RunningServer::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let create = |uri: &str| {
+        http.post(format!("{base}/admin/v1/applications"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "app", "redirect_uris": [CALLBACK], "back_channel_logout_uri": uri}))
+            .send()
+    };
+    let refused = create("http://app.example.com/logout").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["field"], "back_channel_logout_uri");
+    assert!(
+        create("https://app.example.com/logout")
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    for bad in ["not a uri", "https://app.example.com/logout#frag"] {
+        let error: Value = create(bad).await.unwrap().json().await.unwrap();
+        assert_eq!(error["field"], "back_channel_logout_uri", "{bad}");
+    }
+    let allowed = http
+        .put(format!(
+            "{base}/admin/v1/features/back_channel_logout_allow_http"
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(allowed.status().is_success());
+    assert!(
+        create("http://app.example.com/logout")
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    server.stop().await.unwrap();
+}

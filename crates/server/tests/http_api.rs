@@ -96,7 +96,10 @@ async fn features_can_be_set_and_reset(h: Harness) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         list["features"],
-        json!([{"name": "back_channel_logout", "system": false, "instance": null, "effective": false}])
+        json!([
+            {"name": "back_channel_logout", "system": false, "instance": null, "effective": false},
+            {"name": "back_channel_logout_allow_http", "system": true, "instance": null, "effective": true}
+        ])
     );
 
     let (status, set) = client

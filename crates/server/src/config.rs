@@ -53,6 +53,9 @@ pub struct BackChannelConfig {
     pub concurrency: usize,
     /// Deliveries in flight to one host at once.
     pub per_host_concurrency: usize,
+    /// How long the end-session response may wait for the session's applications to be told,
+    /// in milliseconds (0: do not wait). A dead application cannot hold the user longer.
+    pub end_session_wait_ms: u64,
     /// Special-use networks (CIDR, e.g. `10.0.0.0/8`) deliveries may reach anyway. Unset
     /// means loopback only, and only when the external URL is on localhost (development).
     pub allowed_networks: Option<Vec<String>>,
@@ -67,6 +70,7 @@ impl Default for BackChannelConfig {
             max_attempts: 8,
             concurrency: 64,
             per_host_concurrency: 8,
+            end_session_wait_ms: 0,
             allowed_networks: None,
         }
     }

@@ -161,6 +161,7 @@ impl RunningServer {
         let settings = Arc::new(Settings {
             https: config.server.external_url.starts_with("https://"),
             session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
+            end_session_wait: Duration::from_millis(config.back_channel.end_session_wait_ms),
         });
         let throttle = Arc::new(crate::http::oidc::LoginThrottle::default());
         let router = app(AppState {

@@ -1061,3 +1061,75 @@ async fn plain_http_logout_uris_need_the_development_setting() {
     );
     server.stop().await.unwrap();
 }
+
+/// With `end_session_wait_ms`, the end-session response comes after the applications have
+/// heard; an application that never answers holds the user only until the deadline.
+#[tokio::test]
+async fn end_session_can_wait_for_the_fan_out_up_to_a_deadline() {
+    let h = eventstore::testing::sqlite().await;
+    let receiver = Receiver::start().await;
+    let mut config = config(&h, true);
+    config.back_channel.end_session_wait_ms = 1_000;
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let password = "correct horse battery".to_owned();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password,
+            },
+        )
+        .await
+        .unwrap();
+    let mut apps = Vec::new();
+    for name in ["slow", "dead"] {
+        let (app, secret) = domain
+            .add_application(&admin, app_config(name, "ES256", Some(receiver.uri(name))))
+            .await
+            .unwrap();
+        apps.push(App {
+            name: name.into(),
+            client_id: app.client_id,
+            secret: secret.unwrap(),
+        });
+    }
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let sid = verifier(&browser)
+        .await
+        .verify(&id_tokens[0], &Validation::new(), now())
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = browser
+        .get(&format!(
+            "/oidc/v1/end_session?{}",
+            form(&[("id_token_hint", &id_tokens[0])])
+        ))
+        .await;
+    assert!(ended.status().is_success(), "{}", ended.status());
+    // Read at once, without waiting: the slow application was told before the response.
+    let deliveries = domain
+        .deliveries_of_session(&admin.instance_id, &sid)
+        .await
+        .unwrap();
+    let state = |name: &str| {
+        let client_id = &apps.iter().find(|app| app.name == name).unwrap().client_id;
+        deliveries
+            .iter()
+            .find(|delivery| &delivery.client_id == client_id)
+            .unwrap()
+            .state
+            .clone()
+    };
+    assert_eq!(
+        (state("slow").as_str(), state("dead").as_str()),
+        ("sent", "pending")
+    );
+    server.stop().await.unwrap();
+}

@@ -39,6 +39,9 @@ pub struct Settings {
     pub https: bool,
     /// How long a sign-in lasts.
     pub session_lifetime: std::time::Duration,
+    /// How long the end-session response may wait for the session's back-channel deliveries
+    /// (zero: do not wait).
+    pub end_session_wait: std::time::Duration,
 }
 
 /// The whole application, without a socket (tests and `serve` both use it).

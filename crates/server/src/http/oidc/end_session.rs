@@ -185,6 +185,7 @@ async fn end_session(
             return server_error(error);
         }
         jar = jar.remove(SESSION_COOKIE);
+        wait_for_deliveries(&state, &instance_id, &session.session_id).await;
     }
     match decision.after_logout {
         AfterLogout::Redirect { location } => {
@@ -209,4 +210,37 @@ fn server_error(error: impl std::fmt::Display) -> Response {
         "Something went wrong",
         "Please try again later.",
     )
+}
+
+/// Waits, up to the configured deadline, until none of the session's back-channel deliveries is
+/// still pending, so the user reaches the post-logout page after the applications have heard.
+/// Delivery itself never depends on this wait.
+async fn wait_for_deliveries(state: &AppState, instance_id: &str, session_id: &str) {
+    let deadline = state.settings.end_session_wait;
+    if deadline.is_zero() {
+        return;
+    }
+    let settled = async {
+        loop {
+            match state
+                .domain
+                .deliveries_of_session(instance_id, session_id)
+                .await
+            {
+                Ok(deliveries)
+                    if deliveries
+                        .iter()
+                        .all(|delivery| delivery.state != "pending") =>
+                {
+                    return;
+                }
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                Err(error) => {
+                    tracing::warn!(%error, "could not follow back-channel deliveries");
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(deadline, settled).await;
 }

@@ -224,11 +224,30 @@ impl Domain {
     }
 
     /// Loads an aggregate, decides, appends; retries from a fresh load when another writer won.
+    /// Returns once the read models show the write.
     pub(crate) async fn execute<A, F>(
         &self,
         instance_id: &str,
         aggregate_id: &str,
         creator: &str,
+        decide: F,
+    ) -> Result<(), DomainError>
+    where
+        A: Aggregate,
+        F: Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+    {
+        self.execute_with::<A, F>(instance_id, aggregate_id, creator, true, decide)
+            .await
+    }
+
+    /// [`Domain::execute`]; `observed` false skips waiting for read models, for aggregates
+    /// that are read back from the log itself (grants).
+    async fn execute_with<A, F>(
+        &self,
+        instance_id: &str,
+        aggregate_id: &str,
+        creator: &str,
+        observed: bool,
         decide: F,
     ) -> Result<(), DomainError>
     where
@@ -242,10 +261,13 @@ impl Domain {
             if events.is_empty() {
                 return Ok(());
             }
-            match self
-                .commit(&[loaded.append(&events, &self.stamp(creator))])
-                .await
-            {
+            let appends = [loaded.append(&events, &self.stamp(creator))];
+            let appended = if observed {
+                self.commit(&appends).await
+            } else {
+                self.append(&appends).await
+            };
+            match appended {
                 Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
                 other => return other.map(drop),
             }
@@ -1286,22 +1308,10 @@ impl Domain {
         if view.client_id != client_id {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
-            let grant =
-                Loaded::<Grant>::load(self.store.as_ref(), instance_id, &view.grant_id).await?;
-            let events = grant.state.revoke(RevocationReason::RevokedByClient);
-            if events.is_empty() {
-                return Ok(());
-            }
-            match self
-                .append(&[grant.append(&events, &self.stamp(client_id))])
-                .await
-            {
-                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
-                other => return other.map(drop),
-            }
-        }
+        self.execute_with::<Grant, _>(instance_id, &view.grant_id, client_id, false, |grant| {
+            Ok(grant.revoke(RevocationReason::RevokedByClient))
+        })
+        .await
     }
 
     /// An instance's signing keys that are still published, newest first.

@@ -94,22 +94,34 @@ impl ProjectionRunner {
             return Ok(summary);
         };
         for instance_id in self.store.instances().await? {
-            loop {
-                match self
-                    .store
-                    .project(projection.as_ref(), &instance_id, self.options.batch_size)
-                    .await?
-                {
-                    BatchOutcome::Applied { count, .. } => summary.applied += count,
-                    BatchOutcome::Idle => break,
-                    BatchOutcome::Busy => {
-                        summary.busy = true;
-                        break;
-                    }
+            self.drain(projection.as_ref(), &instance_id, &mut summary)
+                .await?;
+        }
+        Ok(summary)
+    }
+
+    /// Applies batches of one projection for one instance until it is idle, or another
+    /// process holds its lock (then `summary.busy`).
+    async fn drain(
+        &self,
+        projection: &dyn Projection,
+        instance_id: &str,
+        summary: &mut PassSummary,
+    ) -> Result<(), StoreError> {
+        loop {
+            match self
+                .store
+                .project(projection, instance_id, self.options.batch_size)
+                .await?
+            {
+                BatchOutcome::Applied { count, .. } => summary.applied += count,
+                BatchOutcome::Idle => return Ok(()),
+                BatchOutcome::Busy => {
+                    summary.busy = true;
+                    return Ok(());
                 }
             }
         }
-        Ok(summary)
     }
 
     async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
@@ -134,20 +146,8 @@ impl ProjectionRunner {
             .iter()
             .filter(|projection| relevant(projection))
         {
-            loop {
-                match self
-                    .store
-                    .project(projection.as_ref(), instance_id, self.options.batch_size)
-                    .await?
-                {
-                    BatchOutcome::Applied { count, .. } => summary.applied += count,
-                    BatchOutcome::Idle => break,
-                    BatchOutcome::Busy => {
-                        summary.busy = true;
-                        break;
-                    }
-                }
-            }
+            self.drain(projection.as_ref(), instance_id, &mut summary)
+                .await?;
         }
         Ok(summary)
     }

@@ -180,7 +180,20 @@ async fn arrange(
     receiver: &Receiver,
     apps: &[(&str, &str, bool)],
 ) -> (RunningServer, Vec<App>) {
-    let server = RunningServer::start(config(h, flag)).await.unwrap();
+    let apps: Vec<(&str, &str, Option<String>)> = apps
+        .iter()
+        .map(|(name, alg, with_uri)| (*name, *alg, with_uri.then(|| receiver.uri(name))))
+        .collect();
+    arrange_with(config(h, flag), &apps).await
+}
+
+/// A server started with `config`, with alice and the given applications (name, alg, logout
+/// URI).
+async fn arrange_with(
+    config: Config,
+    apps: &[(&str, &str, Option<String>)],
+) -> (RunningServer, Vec<App>) {
+    let server = RunningServer::start(config).await.unwrap();
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
     let password = "correct horse battery".to_owned();
@@ -196,10 +209,9 @@ async fn arrange(
         .await
         .unwrap();
     let mut created = Vec::new();
-    for (name, alg, with_uri) in apps {
-        let uri = with_uri.then(|| receiver.uri(name));
+    for (name, alg, uri) in apps {
         let (app, secret) = domain
-            .add_application(&admin, app_config(name, alg, uri))
+            .add_application(&admin, app_config(name, alg, uri.clone()))
             .await
             .unwrap();
         created.push(App {
@@ -228,7 +240,11 @@ fn authorize_path(client_id: &str) -> String {
 /// Signs alice in to every application in one browser session; returns the browser and the
 /// ID token each application received.
 async fn sign_in_to_all(server: &RunningServer, apps: &[App]) -> (Browser, Vec<String>) {
-    let mut browser = Browser::new(server);
+    sign_in_with(Browser::new(server), apps).await
+}
+
+/// [`sign_in_to_all`] with a given browser (for a server that runs as a separate process).
+async fn sign_in_with(mut browser: Browser, apps: &[App]) -> (Browser, Vec<String>) {
     let mut id_tokens = Vec::new();
     for (index, app) in apps.iter().enumerate() {
         let redirect = if index == 0 {
@@ -278,6 +294,28 @@ async fn verifier(browser: &Browser) -> Verifier {
     Verifier::new(&jwks).unwrap()
 }
 
+/// The `sid` of an ID token the server issued.
+async fn sid_of(browser: &Browser, id_token: &str) -> String {
+    verifier(browser)
+        .await
+        .verify(id_token, &Validation::new(), now())
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// RP-initiated logout with `id_token` as the hint.
+async fn end_session(browser: &mut Browser, id_token: &str) -> reqwest::Response {
+    browser
+        .get(&format!(
+            "/oidc/v1/end_session?{}",
+            form(&[("id_token_hint", id_token)])
+        ))
+        .await
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -302,11 +340,7 @@ async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h:
 
     // RP-initiated logout by the first application; every application hears of it, the
     // initiator included, and the one without a URI is skipped.
-    let logout = format!(
-        "/oidc/v1/end_session?{}",
-        form(&[("id_token_hint", &id_tokens[0])])
-    );
-    let ended = browser.get(&logout).await;
+    let ended = end_session(&mut browser, &id_tokens[0]).await;
     assert!(
         ended.status().is_success() || ended.status().is_redirection(),
         "{}",
@@ -499,11 +533,7 @@ async fn with_the_feature_off_nothing_is_registered_or_sent() {
     let mut receiver = Receiver::start().await;
     let (server, apps) = arrange(&h, false, &receiver, &[("app", "ES256", true)]).await;
     let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
-    let logout = format!(
-        "/oidc/v1/end_session?{}",
-        form(&[("id_token_hint", &id_tokens[0])])
-    );
-    browser.get(&logout).await;
+    end_session(&mut browser, &id_tokens[0]).await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
     let sessions = domain
@@ -541,52 +571,22 @@ async fn a_private_target_is_refused_with_the_reason_and_nothing_is_sent() {
     let mut config = config(&h, true);
     // Only a network the receiver is not on: loopback is no longer allowed.
     config.back_channel.allowed_networks = Some(vec!["10.99.0.0/16".into()]);
-    let server = RunningServer::start(config).await.unwrap();
-    let domain = server.domain();
-    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    let password = "correct horse battery".to_owned();
-    domain
-        .add_user(
-            &admin,
-            NewUser {
-                username: "alice".into(),
-                profile: Profile::default(),
-                password,
-            },
-        )
-        .await
-        .unwrap();
     // One by address, one by name: both resolve to loopback.
     let by_name = receiver.uri("named").replace("127.0.0.1", "localhost");
-    let mut apps = Vec::new();
-    for (name, uri) in [("literal", receiver.uri("literal")), ("named", by_name)] {
-        let (app, secret) = domain
-            .add_application(&admin, app_config(name, "ES256", Some(uri)))
-            .await
-            .unwrap();
-        apps.push(App {
-            name: name.into(),
-            client_id: app.client_id,
-            secret: secret.unwrap(),
-        });
-    }
+    let apps = [
+        ("literal", "ES256", Some(receiver.uri("literal"))),
+        ("named", "ES256", Some(by_name)),
+    ];
+    let (server, apps) = arrange_with(config, &apps).await;
+    let admin = server
+        .domain()
+        .authenticate_admin(TOKEN)
+        .await
+        .unwrap()
+        .unwrap();
     let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
-    let sid = {
-        let verifier = verifier(&browser).await;
-        verifier
-            .verify(&id_tokens[0], &Validation::new(), now())
-            .unwrap()
-            .claims["sid"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    browser
-        .get(&format!(
-            "/oidc/v1/end_session?{}",
-            form(&[("id_token_hint", &id_tokens[0])])
-        ))
-        .await;
+    let sid = sid_of(&browser, &id_tokens[0]).await;
+    end_session(&mut browser, &id_tokens[0]).await;
     let deliveries = wait_settled(&server, &admin.instance_id, &sid, 2).await;
     for delivery in &deliveries {
         assert_eq!(delivery.state, "failed", "{delivery:?}");
@@ -609,36 +609,18 @@ async fn a_session_that_runs_out_is_ended_by_the_server_and_its_applications_tol
     let mut receiver = Receiver::start().await;
     let mut config = config(&h, true);
     config.sessions.expiry_check_ms = 100;
-    let server = RunningServer::start(config).await.unwrap();
+    let apps = [("short", "ES256", Some(receiver.uri("short")))];
+    let (server, apps) = arrange_with(config, &apps).await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    let password = "correct horse battery".to_owned();
-    let user = domain
-        .add_user(
-            &admin,
-            NewUser {
-                username: "alice".into(),
-                profile: Profile::default(),
-                password,
-            },
-        )
-        .await
-        .unwrap();
-    let (app, _) = domain
-        .add_application(
-            &admin,
-            app_config("short", "ES256", Some(receiver.uri("short"))),
-        )
+    let user_id = user_id(&server).await;
+    let app = domain
+        .application(&admin.instance_id, &apps[0].client_id)
         .await
         .unwrap();
     // A session of one second, signed in to the application.
     let (session, _) = domain
-        .create_session(
-            &admin.instance_id,
-            &user.user_id,
-            Duration::from_secs(1),
-            None,
-        )
+        .create_session(&admin.instance_id, &user_id, Duration::from_secs(1), None)
         .await
         .unwrap();
     let code = domain
@@ -647,7 +629,7 @@ async fn a_session_that_runs_out_is_ended_by_the_server_and_its_applications_tol
             domain::CodeRequest {
                 session_id: session.session_id.clone(),
                 client_id: app.client_id.clone(),
-                user_id: user.user_id.clone(),
+                user_id: user_id.clone(),
                 redirect_uri: CALLBACK.into(),
                 scopes: vec!["openid".into()],
                 nonce: None,
@@ -663,14 +645,8 @@ async fn a_session_that_runs_out_is_ended_by_the_server_and_its_applications_tol
         .unwrap();
 
     let received = receiver.next(1).await;
-    let jwks: JwkSet = reqwest::get(format!("http://{}/oauth/v2/keys", server.local_addr))
+    let verified = verifier(&Browser::new(&server))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let verified = Verifier::new(&jwks)
-        .unwrap()
         .verify(
             &received[0].2,
             &Validation::new()
@@ -681,7 +657,7 @@ async fn a_session_that_runs_out_is_ended_by_the_server_and_its_applications_tol
         .unwrap();
     assert_eq!(verified.claims["sid"], session.session_id.as_str());
     let sessions = domain
-        .sessions_of_user(&admin.instance_id, &user.user_id, true)
+        .sessions_of_user(&admin.instance_id, &user_id, true)
         .await
         .unwrap();
     assert!(sessions[0].terminated);
@@ -695,20 +671,8 @@ async fn an_application_that_never_answers_does_not_hold_up_the_others() {
     let apps = [("dead", "ES256", true), ("alive", "ES256", true)];
     let (server, apps) = arrange(&h, true, &receiver, &apps).await;
     let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
-    let sid = verifier(&browser)
-        .await
-        .verify(&id_tokens[0], &Validation::new(), now())
-        .unwrap()
-        .claims["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    browser
-        .get(&format!(
-            "/oidc/v1/end_session?{}",
-            form(&[("id_token_hint", &id_tokens[0])])
-        ))
-        .await;
+    let sid = sid_of(&browser, &id_tokens[0]).await;
+    end_session(&mut browser, &id_tokens[0]).await;
     let mut received = receiver.next(2).await;
     received.sort();
     assert_eq!(
@@ -790,15 +754,7 @@ async fn two_replicas_deliver_each_notification_once() {
         receiver.received.try_recv().is_err(),
         "a notification was delivered twice"
     );
-    let verifier = Verifier::new(
-        &reqwest::get(format!("http://{}/oauth/v2/keys", first.local_addr))
-            .await
-            .unwrap()
-            .json::<JwkSet>()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let verifier = verifier(&Browser::new(&first)).await;
     let mut pairs: Vec<(String, String)> = received
         .iter()
         .map(|(_, _, token)| {
@@ -873,54 +829,9 @@ async fn a_fan_out_cut_by_a_crash_is_finished_after_the_restart() {
             secret: created["client_secret"].as_str().unwrap().to_owned(),
         });
     }
-    let mut browser = Browser::at(base.clone());
-    let mut id_tokens = Vec::new();
-    for (index, app) in apps.iter().enumerate() {
-        let redirect = if index == 0 {
-            browser
-                .sign_in(
-                    &authorize_path(&app.client_id),
-                    "alice",
-                    "correct horse battery",
-                )
-                .await
-        } else {
-            location(&browser.get(&authorize_path(&app.client_id)).await)
-        };
-        let code = query_of(&redirect)["code"].clone();
-        let tokens: Value = browser
-            .http
-            .post(format!("{base}/oauth/v2/token"))
-            .basic_auth(&app.client_id, Some(&app.secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", VERIFIER),
-            ]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        id_tokens.push(tokens["id_token"].as_str().unwrap().to_owned());
-    }
-    let sid = verifier(&browser)
-        .await
-        .verify(&id_tokens[0], &Validation::new(), now())
-        .unwrap()
-        .claims["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    browser
-        .get(&format!(
-            "/oidc/v1/end_session?{}",
-            form(&[("id_token_hint", &id_tokens[0])])
-        ))
-        .await;
+    let (mut browser, id_tokens) = sign_in_with(Browser::at(base.clone()), &apps).await;
+    let sid = sid_of(&browser, &id_tokens[0]).await;
+    end_session(&mut browser, &id_tokens[0]).await;
     let before = receiver.next(3).await;
     process.kill();
 
@@ -1070,48 +981,16 @@ async fn end_session_can_wait_for_the_fan_out_up_to_a_deadline() {
     let receiver = Receiver::start().await;
     let mut config = config(&h, true);
     config.back_channel.end_session_wait_ms = 1_000;
-    let server = RunningServer::start(config).await.unwrap();
+    let apps = [
+        ("slow", "ES256", Some(receiver.uri("slow"))),
+        ("dead", "ES256", Some(receiver.uri("dead"))),
+    ];
+    let (server, apps) = arrange_with(config, &apps).await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    let password = "correct horse battery".to_owned();
-    domain
-        .add_user(
-            &admin,
-            NewUser {
-                username: "alice".into(),
-                profile: Profile::default(),
-                password,
-            },
-        )
-        .await
-        .unwrap();
-    let mut apps = Vec::new();
-    for name in ["slow", "dead"] {
-        let (app, secret) = domain
-            .add_application(&admin, app_config(name, "ES256", Some(receiver.uri(name))))
-            .await
-            .unwrap();
-        apps.push(App {
-            name: name.into(),
-            client_id: app.client_id,
-            secret: secret.unwrap(),
-        });
-    }
     let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
-    let sid = verifier(&browser)
-        .await
-        .verify(&id_tokens[0], &Validation::new(), now())
-        .unwrap()
-        .claims["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ended = browser
-        .get(&format!(
-            "/oidc/v1/end_session?{}",
-            form(&[("id_token_hint", &id_tokens[0])])
-        ))
-        .await;
+    let sid = sid_of(&browser, &id_tokens[0]).await;
+    let ended = end_session(&mut browser, &id_tokens[0]).await;
     assert!(ended.status().is_success(), "{}", ended.status());
     // Read at once, without waiting: the slow application was told before the response.
     let deliveries = domain

@@ -86,6 +86,41 @@ impl<A: Aggregate> Loaded<A> {
         })
     }
 
+    /// Loads several aggregates with one read, in the order of `aggregate_ids` (one with no
+    /// events yet is the default state).
+    pub async fn load_many(
+        store: &dyn EventStore,
+        instance_id: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<Self>, DomainError> {
+        let mut loaded: std::collections::HashMap<&str, Self> = aggregate_ids
+            .iter()
+            .map(|id| {
+                let aggregate = AggregateRef::new(instance_id, A::TYPE, id);
+                let empty = Loaded {
+                    aggregate,
+                    state: A::default(),
+                    sequence: 0,
+                    position: Position::START,
+                };
+                (id.as_str(), empty)
+            })
+            .collect();
+        for stored in store
+            .aggregates_events(instance_id, A::TYPE, aggregate_ids)
+            .await?
+        {
+            if let Some(entry) = loaded.get_mut(stored.aggregate.aggregate_id.as_str()) {
+                entry.state.apply(&decode::<A::Event>(&stored)?);
+                (entry.sequence, entry.position) = (stored.sequence, stored.position);
+            }
+        }
+        Ok(aggregate_ids
+            .iter()
+            .filter_map(|id| loaded.remove(id.as_str()))
+            .collect())
+    }
+
     /// The append that records `events` after the loaded sequence.
     pub fn append(&self, events: &[A::Event], stamp: &Stamp) -> AggregateAppend {
         AggregateAppend {

@@ -1,5 +1,6 @@
 //! `Domain`: the commands and queries the server calls, over one event store.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -649,9 +650,14 @@ impl Domain {
         stamp: &Stamp,
     ) -> Result<Vec<AggregateAppend>, DomainError> {
         let mut appends = Vec::new();
-        for live in SessionView::of_user(self.store.as_ref(), instance_id, user_id, false).await? {
-            let session =
-                Loaded::<Session>::load(self.store.as_ref(), instance_id, &live.session_id).await?;
+        let live: Vec<String> =
+            SessionView::of_user(self.store.as_ref(), instance_id, user_id, false)
+                .await?
+                .into_iter()
+                .map(|session| session.session_id)
+                .collect();
+        for session in Loaded::<Session>::load_many(self.store.as_ref(), instance_id, &live).await?
+        {
             let events = session.state.terminate(reason, origin)?;
             if !events.is_empty() {
                 appends.push(session.append(&events, stamp));
@@ -1178,11 +1184,13 @@ impl Domain {
         &self,
         outcomes: &[(String, String, SessionLogoutEvent)],
     ) -> Result<(), DomainError> {
-        let mut by_session: std::collections::BTreeMap<(&str, &str), Vec<&SessionLogoutEvent>> =
-            Default::default();
+        type BySession<'a> = BTreeMap<&'a str, Vec<&'a SessionLogoutEvent>>;
+        let mut by_instance: BTreeMap<&str, BySession> = BTreeMap::new();
         for (instance_id, session_id, outcome) in outcomes {
-            by_session
-                .entry((instance_id, session_id))
+            by_instance
+                .entry(instance_id)
+                .or_default()
+                .entry(session_id)
                 .or_default()
                 .push(outcome);
         }
@@ -1190,19 +1198,22 @@ impl Domain {
         let mut attempt = 0;
         loop {
             let mut appends = Vec::new();
-            for ((instance_id, session_id), outcomes) in &by_session {
-                let mut logout =
-                    Loaded::<SessionLogout>::load(self.store.as_ref(), instance_id, session_id)
+            for (instance_id, by_session) in &by_instance {
+                let sessions: Vec<String> = by_session.keys().map(|id| (*id).to_owned()).collect();
+                let loaded =
+                    Loaded::<SessionLogout>::load_many(self.store.as_ref(), instance_id, &sessions)
                         .await?;
-                let mut events = Vec::new();
-                for outcome in outcomes {
-                    for event in logout.state.record((*outcome).clone()) {
-                        logout.state.apply(&event);
-                        events.push(event);
+                for (mut logout, outcomes) in loaded.into_iter().zip(by_session.values()) {
+                    let mut events = Vec::new();
+                    for outcome in outcomes {
+                        for event in logout.state.record((*outcome).clone()) {
+                            logout.state.apply(&event);
+                            events.push(event);
+                        }
                     }
-                }
-                if !events.is_empty() {
-                    appends.push(logout.append(&events, &stamp));
+                    if !events.is_empty() {
+                        appends.push(logout.append(&events, &stamp));
+                    }
                 }
             }
             if appends.is_empty() {

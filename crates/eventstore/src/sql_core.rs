@@ -34,6 +34,7 @@ struct Statements {
     events_of_instance: SqlStr,
     insert_event: SqlStr,
     events_of_aggregate: SqlStr,
+    events_of_aggregates: SqlStr,
     end_of_log: SqlStr,
     is_visible: SqlStr,
     save_current_state: SqlStr,
@@ -42,8 +43,11 @@ struct Statements {
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| statements(&DIALECT));
 
 fn statements(d: &Dialect) -> Statements {
+    // A row-value comparison, so the index seeks straight past the events already read: with
+    // `position > $2 OR in_tx_order > $3` it scanned a large transaction from its start on
+    // every batch (quadratic in the transaction's size).
     let filters = format!(
-        "position >= $2 AND (position > $2 OR in_tx_order > $3) AND position < {horizon} \
+        "(position, in_tx_order) > ($2, $3) AND position < {horizon} \
          AND ($4 = '[]' OR aggregate_type IN ({types})) \
          AND ($5 = '[]' OR event_type IN ({event_types})) \
          ORDER BY position, in_tx_order LIMIT $6",
@@ -76,6 +80,12 @@ fn statements(d: &Dialect) -> Statements {
         events_of_aggregate: sql(format!(
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3 ORDER BY sequence"
+        )),
+        events_of_aggregates: sql(format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id IN ({ids}) \
+             ORDER BY aggregate_id, sequence",
+            ids = (d.json_text_list)(3),
         )),
         save_current_state: sql(format!(
             "INSERT INTO current_states (projection, instance_id, position, in_tx_order, updated_at) \
@@ -572,6 +582,24 @@ impl EventStore for Store {
             .bind(&aggregate.instance_id)
             .bind(&aggregate.aggregate_type)
             .bind(&aggregate.aggregate_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn aggregates_events(
+        &self,
+        instance_id: &str,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if aggregate_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(STATEMENTS.events_of_aggregates.clone())
+            .bind(instance_id)
+            .bind(aggregate_type)
+            .bind(json_list(aggregate_ids))
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(decode_event).collect()

@@ -25,6 +25,15 @@ pub trait EventStore: Send + Sync + 'static {
         aggregate: &AggregateRef,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// All events of several aggregates of one type in one instance, by aggregate id then
+    /// sequence: one round trip where loading each would take one per aggregate.
+    async fn aggregates_events(
+        &self,
+        instance_id: &str,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
     /// Events matching `query`, in position order, never past an event that an unfinished
     /// transaction could still precede.
     async fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;

@@ -15,6 +15,8 @@ use serde_json::json;
 
 eventstore::on_both_backends!(
     appends_and_reads_an_aggregate,
+    reads_several_aggregates_at_once,
+    reads_a_large_transaction_in_small_batches,
     stale_expected_sequence_conflicts_and_writes_nothing,
     concurrent_writers_to_one_aggregate_one_wins,
     rejects_malformed_appends,
@@ -70,6 +72,76 @@ async fn appends_and_reads_an_aggregate(h: Harness) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn reads_several_aggregates_at_once(h: Harness) {
+    h.store
+        .append(&[
+            append_one("i1", "a", 0, "thing.created"),
+            append_one("i1", "b", 0, "thing.created"),
+            append_one("i2", "a", 0, "thing.created"),
+        ])
+        .await
+        .unwrap();
+    h.store
+        .append(&[append_one("i1", "a", 1, "thing.touched")])
+        .await
+        .unwrap();
+    let ids = ["b", "a", "missing"].map(String::from);
+    let read = h
+        .store
+        .aggregates_events("i1", "thing", &ids)
+        .await
+        .unwrap();
+    let seen: Vec<(&str, &str, i64)> = read
+        .iter()
+        .map(|e| {
+            (
+                e.aggregate.instance_id.as_str(),
+                e.aggregate.aggregate_id.as_str(),
+                e.sequence,
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("i1", "a", 1), ("i1", "a", 2), ("i1", "b", 1)]);
+    assert!(
+        h.store
+            .aggregates_events("i1", "thing", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A reader that resumes inside one large transaction gets the rest of it, in order.
+async fn reads_a_large_transaction_in_small_batches(h: Harness) {
+    let appends: Vec<AggregateAppend> = (0..50)
+        .map(|n| append_one("i1", &format!("t{n:02}"), 0, "thing.created"))
+        .collect();
+    h.store.append(&appends).await.unwrap();
+    let mut after = Position::START;
+    let mut read = Vec::new();
+    loop {
+        let batch = h
+            .store
+            .events(&EventQuery {
+                instance_id: Some("i1".into()),
+                after,
+                limit: 7,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        read.extend(batch);
+    }
+    let ids: Vec<String> = read
+        .iter()
+        .map(|e| e.aggregate.aggregate_id.clone())
+        .collect();
+    let expected: Vec<String> = (0..50).map(|n| format!("t{n:02}")).collect();
+    assert_eq!(ids, expected);
 }
 
 async fn stale_expected_sequence_conflicts_and_writes_nothing(h: Harness) {

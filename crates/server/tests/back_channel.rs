@@ -1012,3 +1012,139 @@ async fn end_session_can_wait_for_the_fan_out_up_to_a_deadline() {
     );
     server.stop().await.unwrap();
 }
+
+/// Answers that are not an acknowledgement: a huge refusal, a redirect, binary garbage, and a
+/// peer that does not speak HTTP at all. Each ends as `failed` with a reason a person can read;
+/// the redirect's target is never contacted, and a huge 200 still counts as delivered.
+#[tokio::test]
+async fn huge_redirecting_and_garbage_answers_are_failed_with_a_readable_reason() {
+    use axum::response::{IntoResponse, Response};
+    const HUGE: usize = 32 << 20;
+    let redirected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = redirected.clone();
+    let app = axum::Router::new()
+        .route(
+            "/huge-refusal",
+            post(|| async { (StatusCode::BAD_REQUEST, vec![b'x'; HUGE]) }),
+        )
+        .route(
+            "/huge-ok",
+            post(|| async { (StatusCode::OK, vec![b'y'; HUGE]) }),
+        )
+        .route(
+            "/redirect",
+            post(|| async {
+                (StatusCode::TEMPORARY_REDIRECT, [("location", "/target")]).into_response()
+            }),
+        )
+        .route(
+            "/target",
+            post(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { StatusCode::OK }
+            }),
+        )
+        .route(
+            "/garbage",
+            post(|| async {
+                let junk: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+                Response::builder()
+                    .status(StatusCode::BAD_REQUEST)
+                    .body(axum::body::Body::from(junk))
+                    .unwrap()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // A peer that answers every connection with bytes that are not HTTP, then hangs up.
+    let raw = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let not_http = format!("http://{}/logout", raw.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut socket, _) = raw.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(b"SSH-2.0-not-http\r\n\x00\xff\xfe").await;
+            });
+        }
+    });
+
+    let h = eventstore::testing::sqlite().await;
+    let mut config = config(&h, true);
+    config.back_channel.max_attempts = 2;
+    let uri = |path: &str| Some(format!("{base}/{path}"));
+    let apps = [
+        ("huge-refusal", "ES256", uri("huge-refusal")),
+        ("huge-ok", "ES256", uri("huge-ok")),
+        ("redirect", "ES256", uri("redirect")),
+        ("garbage", "ES256", uri("garbage")),
+        ("not-http", "ES256", Some(not_http)),
+    ];
+    let (server, apps) = arrange_with(config, &apps).await;
+    let (_browser, _id_tokens) = sign_in_to_all(&server, &apps).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let user = user_id(&server).await;
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &user, false)
+        .await
+        .unwrap();
+    let sid = sessions[0].session_id.clone();
+    domain
+        .terminate_session(
+            &admin.instance_id,
+            &sid,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    let deliveries = wait_settled(&server, &admin.instance_id, &sid, apps.len()).await;
+    let outcome = |name: &str| {
+        let client_id = &apps.iter().find(|app| app.name == name).unwrap().client_id;
+        let delivery = deliveries
+            .iter()
+            .find(|delivery| &delivery.client_id == client_id)
+            .unwrap();
+        (
+            delivery.state.clone(),
+            delivery.last_error.clone().unwrap_or_default(),
+        )
+    };
+    let readable = |reason: &str| {
+        assert!(
+            reason.len() <= 400 && !reason.chars().any(char::is_control),
+            "unreadable reason: {reason:?}"
+        );
+    };
+
+    let (state, reason) = outcome("huge-refusal");
+    assert_eq!(state, "failed");
+    assert!(reason.starts_with("HTTP 400: xxx"), "{reason}");
+    readable(&reason);
+
+    assert_eq!(outcome("huge-ok").0, "sent");
+
+    let (state, reason) = outcome("redirect");
+    assert_eq!(state, "failed");
+    assert!(
+        reason.contains("HTTP 307") && reason.contains("redirect"),
+        "{reason}"
+    );
+    assert_eq!(redirected.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let (state, reason) = outcome("garbage");
+    assert_eq!(state, "failed");
+    assert!(reason.starts_with("HTTP 400"), "{reason}");
+    readable(&reason);
+
+    let (state, reason) = outcome("not-http");
+    assert_eq!(state, "failed");
+    assert!(reason.starts_with("gave up after 2 attempts"), "{reason}");
+    readable(&reason);
+    server.stop().await.unwrap();
+}

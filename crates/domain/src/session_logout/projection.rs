@@ -54,7 +54,13 @@ impl Projection for BackChannelDeliveryProjection {
                 claimed_by          TEXT,
                 PRIMARY KEY (instance_id, session_id, client_id)
             )",
-            "CREATE INDEX IF NOT EXISTS back_channel_due ON back_channel_deliveries (state, next_attempt_at_ms)",
+            // Partial indexes over pending rows only: the notifier's claims walk them in the
+            // order sessions ended, and settled rows drop out. An index led by `state` made the
+            // planner pick it for "this session's registered rows", a scan of every registered
+            // row per ended session (quadratic in a mass logout).
+            "DROP INDEX IF EXISTS back_channel_due",
+            "CREATE INDEX IF NOT EXISTS back_channel_pending ON back_channel_deliveries (ended_at_ms) WHERE state = 'pending'",
+            "CREATE INDEX IF NOT EXISTS back_channel_claims ON back_channel_deliveries (claimed_by) WHERE state = 'pending'",
             "CREATE INDEX IF NOT EXISTS back_channel_by_client ON back_channel_deliveries (instance_id, client_id)",
         ]
     }

@@ -30,7 +30,7 @@ use crate::session_logout::{
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
 use crate::user::{
     Profile, User, UserProjection, UserView, Username, hash_password, normalize_username,
-    verify_password,
+    on_hashing_thread, verify_password,
 };
 
 /// How often a command is retried after losing a race to another writer.
@@ -456,7 +456,7 @@ impl Domain {
 
     /// Hashes on a blocking thread: argon2id takes tens of milliseconds on purpose.
     async fn hash(password: String) -> Result<String, DomainError> {
-        tokio::task::spawn_blocking(move || hash_password(&password))
+        on_hashing_thread(move || hash_password(&password))
             .await
             .map_err(|error| DomainError::Invalid {
                 field: "password",
@@ -783,7 +783,7 @@ impl Domain {
         let hash = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.clone(), |user| user.password_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        let matches = on_hashing_thread(move || verify_password(&hash, &password))
             .await
             .unwrap_or(false);
         Ok(user.filter(|user| matches && user.state == crate::user::UserState::Active))

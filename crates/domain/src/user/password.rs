@@ -1,7 +1,28 @@
-//! Password hashing with argon2id. Deliberately slow: callers run these on a blocking thread
-//! (`tokio::task::spawn_blocking`), never on the async executor.
+//! Password hashing with argon2id. Deliberately slow: callers run these through
+//! [`on_hashing_thread`], never on the async executor.
+
+use std::sync::LazyLock;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
+
+/// At most one hash per core at a time. Each argon2id hash holds ~19 MiB while it runs, so a
+/// burst of sign-ins would otherwise take memory in proportion to the burst (64 at once took
+/// 1.2 GiB); beyond the cores, running them together gains no speed either.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, |cores| cores.get()))
+});
+
+/// Runs `work` (a hash or a verification) on a blocking thread once a hashing slot is free.
+pub async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let _slot = HASHING
+        .acquire()
+        .await
+        .expect("the hashing semaphore is never closed");
+    tokio::task::spawn_blocking(work).await
+}
 
 /// Fewer characters than this are refused.
 pub const MIN_PASSWORD_CHARS: usize = 8;

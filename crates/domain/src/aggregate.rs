@@ -65,25 +65,34 @@ pub struct Loaded<A> {
 }
 
 impl<A: Aggregate> Loaded<A> {
+    /// An aggregate with no events folded yet.
+    fn empty(aggregate: AggregateRef) -> Self {
+        Loaded {
+            aggregate,
+            state: A::default(),
+            sequence: 0,
+            position: Position::START,
+        }
+    }
+
+    /// Folds the next stored event of this aggregate.
+    fn fold(&mut self, stored: &StoredEvent) -> Result<(), DomainError> {
+        self.state.apply(&decode::<A::Event>(stored)?);
+        (self.sequence, self.position) = (stored.sequence, stored.position);
+        Ok(())
+    }
+
     /// Loads an aggregate by folding its events.
     pub async fn load(
         store: &dyn EventStore,
         instance_id: &str,
         aggregate_id: &str,
     ) -> Result<Self, DomainError> {
-        let aggregate = AggregateRef::new(instance_id, A::TYPE, aggregate_id);
-        let mut state = A::default();
-        let (mut sequence, mut position) = (0, Position::START);
-        for stored in store.aggregate_events(&aggregate).await? {
-            state.apply(&decode::<A::Event>(&stored)?);
-            (sequence, position) = (stored.sequence, stored.position);
+        let mut loaded = Self::empty(AggregateRef::new(instance_id, A::TYPE, aggregate_id));
+        for stored in store.aggregate_events(&loaded.aggregate).await? {
+            loaded.fold(&stored)?;
         }
-        Ok(Loaded {
-            aggregate,
-            state,
-            sequence,
-            position,
-        })
+        Ok(loaded)
     }
 
     /// Loads several aggregates with one read, in the order of `aggregate_ids` (one with no
@@ -96,13 +105,7 @@ impl<A: Aggregate> Loaded<A> {
         let mut loaded: std::collections::HashMap<&str, Self> = aggregate_ids
             .iter()
             .map(|id| {
-                let aggregate = AggregateRef::new(instance_id, A::TYPE, id);
-                let empty = Loaded {
-                    aggregate,
-                    state: A::default(),
-                    sequence: 0,
-                    position: Position::START,
-                };
+                let empty = Self::empty(AggregateRef::new(instance_id, A::TYPE, id));
                 (id.as_str(), empty)
             })
             .collect();
@@ -111,8 +114,7 @@ impl<A: Aggregate> Loaded<A> {
             .await?
         {
             if let Some(entry) = loaded.get_mut(stored.aggregate.aggregate_id.as_str()) {
-                entry.state.apply(&decode::<A::Event>(&stored)?);
-                (entry.sequence, entry.position) = (stored.sequence, stored.position);
+                entry.fold(&stored)?;
             }
         }
         Ok(aggregate_ids

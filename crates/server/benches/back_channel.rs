@@ -10,6 +10,8 @@
 //! `BENCH_SCALE=20` for the 100,000-session mass logout; `BENCH_ONLY=fan-out`, `sustained`, `ES256`
 //! or `RS256` for one part). Figures are printed, not judged.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,20 +31,6 @@ fn scale() -> f64 {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(1.0)
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    kib / 1024.0
 }
 
 /// Receivers report (receiver index, arrival time).
@@ -299,7 +287,7 @@ async fn main() {
         for _ in 0..sessions {
             mass.session_with(&app).await;
         }
-        let before = rss_mib();
+        let before = common::rss_mib();
         eprintln!(
             "{alg}: {sessions} sessions set up; signing out (pid {})",
             std::process::id()
@@ -317,18 +305,18 @@ async fn main() {
             .unwrap();
         assert_eq!(ended, sessions);
         let signed_out = started.elapsed();
-        let mut peak = rss_mib();
+        let mut peak = common::rss_mib();
         for received in 0..sessions {
             tokio::time::timeout(Duration::from_secs(120), arrivals.recv())
                 .await
                 .unwrap()
                 .unwrap();
             if received % 1000 == 0 {
-                peak = peak.max(rss_mib());
+                peak = peak.max(common::rss_mib());
             }
         }
         let elapsed = started.elapsed();
-        peak = peak.max(rss_mib());
+        peak = peak.max(common::rss_mib());
         println!(
             "| sustained delivery, {sessions} sessions ended by one admin sign-out, one application each ({alg}) | {:.0} tokens/s ({:.1} s, of which the sign-out call {:.1} s; RSS {before:.1} → peak {peak:.1} MiB) |",
             sessions as f64 / elapsed.as_secs_f64(),

@@ -4,6 +4,8 @@
 //! loopback. Run: `cargo bench -p server --bench code_flow` (`BENCH_SCALE=0.1` for a quick run,
 //! `BENCH_DURABILITY=normal` for SQLite's normal synchronous mode). Figures are printed.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,20 +47,6 @@ fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).unwrap() + marker.len();
     html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    kib / 1024.0
 }
 
 /// A signed-in browser session: the cookie header to send with authorization requests.
@@ -267,12 +255,12 @@ async fn main() {
         );
     }
     let token_sets = ((100_000.0 * scale()) as usize).max(CONCURRENCY);
-    let before = rss_mib();
+    let before = common::rss_mib();
     let started = Instant::now();
     let (rate, _, _) = run(&http, &base, &cookie, clients["ES256"].clone(), token_sets).await;
     println!(
         "| resident memory after {token_sets} more token sets (ES256; server and client in one process) | {:.1} MiB (was {before:.1} MiB; {rate:.0}/s over {:.0} s) |",
-        rss_mib(),
+        common::rss_mib(),
         started.elapsed().as_secs_f64()
     );
     server.stop().await.unwrap();

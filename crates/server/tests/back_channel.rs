@@ -464,6 +464,29 @@ async fn wait_settled(
     panic!("deliveries of {session_id} did not settle")
 }
 
+/// An admin ends alice's one live session; returns (instance id, session id).
+async fn admin_ends_the_session(server: &RunningServer) -> (String, String) {
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &user_id(server).await, false)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    let sid = sessions[0].session_id.clone();
+    domain
+        .terminate_session(
+            &admin.instance_id,
+            &sid,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    (admin.instance_id, sid)
+}
+
 #[tokio::test]
 async fn recoverable_failures_are_retried_and_refusals_are_not() {
     let h = eventstore::testing::sqlite().await;
@@ -479,29 +502,12 @@ async fn recoverable_failures_are_retried_and_refusals_are_not() {
     let apps = [("flaky", "ES256", true), ("refusing", "ES256", true)];
     let (server, apps) = arrange(&h, true, &receiver, &apps).await;
     let (_browser, id_tokens) = sign_in_to_all(&server, &apps).await;
-    let domain = server.domain();
-    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    let session = domain
-        .sessions_of_user(&admin.instance_id, &user_id(&server).await, false)
-        .await
-        .unwrap();
-    assert_eq!(session.len(), 1);
-    let sid = session[0].session_id.clone();
-    domain
-        .terminate_session(
-            &admin.instance_id,
-            &sid,
-            domain::TerminationReason::Admin,
-            "http://localhost:8080",
-            &admin.token_id,
-        )
-        .await
-        .unwrap();
+    let (instance_id, sid) = admin_ends_the_session(&server).await;
     // flaky: 500, then 200 on the retry; refusing: 400 once, never again.
     let received = receiver.next(3).await;
     let count = |name: &str| received.iter().filter(|(app, ..)| app == name).count();
     assert_eq!((count("flaky"), count("refusing")), (2, 1), "{received:?}");
-    let deliveries = wait_settled(&server, &admin.instance_id, &sid, 2).await;
+    let deliveries = wait_settled(&server, &instance_id, &sid, 2).await;
     let by_name = |name: &str| {
         let client_id = &apps.iter().find(|app| app.name == name).unwrap().client_id;
         deliveries
@@ -1085,25 +1091,8 @@ async fn huge_redirecting_and_garbage_answers_are_failed_with_a_readable_reason(
     ];
     let (server, apps) = arrange_with(config, &apps).await;
     let (_browser, _id_tokens) = sign_in_to_all(&server, &apps).await;
-    let domain = server.domain();
-    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    let user = user_id(&server).await;
-    let sessions = domain
-        .sessions_of_user(&admin.instance_id, &user, false)
-        .await
-        .unwrap();
-    let sid = sessions[0].session_id.clone();
-    domain
-        .terminate_session(
-            &admin.instance_id,
-            &sid,
-            domain::TerminationReason::Admin,
-            "http://localhost:8080",
-            &admin.token_id,
-        )
-        .await
-        .unwrap();
-    let deliveries = wait_settled(&server, &admin.instance_id, &sid, apps.len()).await;
+    let (instance_id, sid) = admin_ends_the_session(&server).await;
+    let deliveries = wait_settled(&server, &instance_id, &sid, apps.len()).await;
     let outcome = |name: &str| {
         let client_id = &apps.iter().find(|app| app.name == name).unwrap().client_id;
         let delivery = deliveries

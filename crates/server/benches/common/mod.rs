@@ -1,0 +1,16 @@
+//! Pieces the benches share (a subfolder, so cargo does not take it for a bench of its own).
+
+/// This process's resident set size, from /proc.
+pub fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kib / 1024.0
+}

@@ -135,21 +135,62 @@ impl ProjectionRunner {
         aggregate_types: &[&str],
     ) -> Result<PassSummary, StoreError> {
         let mut summary = PassSummary::default();
-        let relevant = |projection: &Arc<dyn Projection>| {
+        let relevant = |projection: &&Arc<dyn Projection>| {
             let reads = projection.aggregate_types();
             aggregate_types.is_empty()
                 || reads.is_empty()
                 || reads.iter().any(|read| aggregate_types.contains(read))
         };
-        for projection in self
+        let mut active: Vec<&dyn Projection> = self
             .projections
             .iter()
-            .filter(|projection| relevant(projection))
-        {
-            self.drain(projection.as_ref(), instance_id, &mut summary)
-                .await?;
+            .filter(relevant)
+            .map(|projection| projection.as_ref())
+            .collect();
+        // All of them in one transaction per batch: one commit instead of one per projection.
+        while !active.is_empty() {
+            let outcomes = match self
+                .store
+                .project_many(&active, instance_id, self.options.batch_size)
+                .await
+            {
+                Ok(outcomes) => outcomes,
+                Err(error) if active.len() == 1 => return Err(error),
+                // One failing projection must not hold back the others: take them one at a
+                // time, so the others advance and the failure is reported by its own.
+                Err(_) => return self.drain_each(&active, instance_id, summary).await,
+            };
+            let mut may_have_more = Vec::new();
+            for (projection, outcome) in active.iter().zip(outcomes) {
+                match outcome {
+                    BatchOutcome::Applied { count, .. } => {
+                        summary.applied += count;
+                        may_have_more.push(*projection);
+                    }
+                    BatchOutcome::Idle => {}
+                    BatchOutcome::Busy => summary.busy = true,
+                }
+            }
+            active = may_have_more;
         }
         Ok(summary)
+    }
+
+    /// Drains each projection in its own transactions; returns the first failure after
+    /// trying them all.
+    async fn drain_each(
+        &self,
+        projections: &[&dyn Projection],
+        instance_id: &str,
+        mut summary: PassSummary,
+    ) -> Result<PassSummary, StoreError> {
+        let mut first_error = None;
+        for projection in projections {
+            if let Err(error) = self.drain(*projection, instance_id, &mut summary).await {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(summary), Err)
     }
 
     /// Waits until every projection that reads `aggregate_types` (all projections when empty)

@@ -639,56 +639,84 @@ impl EventStore for Store {
         instance_id: &str,
         limit: u32,
     ) -> Result<BatchOutcome, StoreError> {
-        let key = (projection.name(), instance_id.to_owned());
-        let cursor = self
-            .scan_cursors()
-            .lock()
-            .expect("cursor lock")
-            .get(&key)
-            .copied();
+        let mut outcomes = self.project_many(&[projection], instance_id, limit).await?;
+        Ok(outcomes.pop().unwrap_or(BatchOutcome::Idle))
+    }
+
+    async fn project_many(
+        &self,
+        projections: &[&dyn Projection],
+        instance_id: &str,
+        limit: u32,
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
+        let mut outcomes = vec![BatchOutcome::Idle; projections.len()];
+        let key = |projection: &dyn Projection| (projection.name(), instance_id.to_owned());
+        let advance = |projection: &dyn Projection, to: Position| {
+            let mut cursors = self.scan_cursors().lock().expect("cursor lock");
+            let cursor = cursors.entry(key(projection)).or_insert(to);
+            *cursor = (*cursor).max(to);
+        };
         // Look without the write lock first: most passes find nothing to do, and on SQLite the
         // write lock is the one every append waits for.
         let mut reader = self.reader().acquire().await?;
-        let after = match cursor {
-            Some(cursor) => cursor,
-            None => start_position(&mut reader, projection.name(), instance_id).await?,
-        };
         let end: i64 = sqlx::query_scalar(STATEMENTS.end_of_log.clone())
             .fetch_one(&mut *reader)
             .await?;
-        if after >= Position::end_of_tx(end) {
-            return Ok(BatchOutcome::Idle);
+        // (index, where its batch starts, the first pending event's position)
+        let mut pending = Vec::new();
+        for (index, projection) in projections.iter().enumerate() {
+            let cursor = self
+                .scan_cursors()
+                .lock()
+                .expect("cursor lock")
+                .get(&key(*projection))
+                .copied();
+            let after = match cursor {
+                Some(cursor) => cursor,
+                None => start_position(&mut reader, projection.name(), instance_id).await?,
+            };
+            if after >= Position::end_of_tx(end) {
+                continue;
+            }
+            let first = read_events(
+                &mut reader,
+                &batch_query(*projection, instance_id, after, 1),
+            )
+            .await?;
+            match first.first() {
+                Some(event) => pending.push((index, after, event.position)),
+                // Every event up to `end` was below the horizon before the read began, so the
+                // read saw all of them: none of them is for this projection.
+                None => advance(*projection, Position::end_of_tx(end).max(after)),
+            }
         }
-        let pending =
-            read_events(&mut reader, &batch_query(projection, instance_id, after, 1)).await?;
         drop(reader);
-        let advance = |to: Position| {
-            let mut cursors = self.scan_cursors().lock().expect("cursor lock");
-            let cursor = cursors.entry(key.clone()).or_insert(to);
-            *cursor = (*cursor).max(to);
-        };
         if pending.is_empty() {
-            // Every event up to `end` was below the horizon before the read began, so the
-            // read saw all of them: none of them is for this projection.
-            advance(Position::end_of_tx(end).max(after));
-            return Ok(BatchOutcome::Idle);
+            return Ok(outcomes);
         }
         let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
-        let outcome = project_in_tx(&mut tx, projection, instance_id, Some(after), limit).await?;
-        match outcome {
-            BatchOutcome::Applied { position, .. } => {
-                tx.commit().await?;
-                advance(position);
-            }
-            BatchOutcome::Idle => {
-                tx.rollback().await?;
+        for &(index, after, _) in &pending {
+            outcomes[index] =
+                project_in_tx(&mut tx, projections[index], instance_id, Some(after), limit).await?;
+        }
+        if outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, BatchOutcome::Applied { .. }))
+        {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        for &(index, _, first) in &pending {
+            match outcomes[index] {
+                BatchOutcome::Applied { position, .. } => advance(projections[index], position),
                 // Another process applied what the look found (it is not after the stored
                 // position), so the cursor may pass it.
-                advance(pending[0].position);
+                BatchOutcome::Idle => advance(projections[index], first),
+                BatchOutcome::Busy => {}
             }
-            BatchOutcome::Busy => tx.rollback().await?,
         }
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn projection_position(

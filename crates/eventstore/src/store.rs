@@ -56,6 +56,16 @@ pub trait EventStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<BatchOutcome, StoreError>;
 
+    /// [`EventStore::project`] for several projections of one instance in one transaction, so
+    /// that one commit (one fsync on SQLite) carries the work of all of them. Returns one
+    /// outcome per projection, in order. Any failure rolls back the whole transaction.
+    async fn project_many(
+        &self,
+        projections: &[&dyn Projection],
+        instance_id: &str,
+        limit: u32,
+    ) -> Result<Vec<BatchOutcome>, StoreError>;
+
     /// Where a projection stands for an instance, if it has started there.
     async fn projection_position(
         &self,

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use common::{Harness, Ledger, aggregate, append_one, event, ledger, settle};
 use eventstore::{
-    AggregateAppend, BatchOutcome, EventQuery, Position, Projection, ProjectionRunner,
-    RunnerOptions, StartFrom, StoreError,
+    AggregateAppend, BatchOutcome, BoxError, EventQuery, Position, Projection, ProjectionRunner,
+    ReadModelTx, RunnerOptions, SqlValue, StartFrom, StoreError, StoredEvent,
 };
 use serde_json::json;
 
@@ -24,6 +25,7 @@ eventstore::on_both_backends!(
     projection_applies_once_and_resumes_after_restart,
     projection_installed_at_end_skips_old_events,
     failing_projection_changes_nothing,
+    projections_apply_together_and_fail_alone,
     no_event_is_skipped_under_concurrent_appends,
     two_runners_apply_each_event_once,
     wait_for_sees_own_writes,
@@ -424,6 +426,103 @@ async fn projection_installed_at_end_skips_old_events(h: Harness) {
     // Installing again (a restart) keeps the original starting point.
     late.install().await.unwrap();
     assert_eq!(late.run_pass().await.unwrap().applied, 0);
+}
+
+/// Counts the `thing` events of each instance; never fails.
+struct Tally;
+
+#[async_trait]
+impl Projection for Tally {
+    fn name(&self) -> &'static str {
+        "test_tally"
+    }
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["thing"]
+    }
+    fn schema(&self) -> &'static [&'static str] {
+        &[
+            "CREATE TABLE IF NOT EXISTS test_tally (instance_id TEXT PRIMARY KEY, events BIGINT NOT NULL)",
+        ]
+    }
+    async fn apply(&self, tx: &mut dyn ReadModelTx, event: &StoredEvent) -> Result<(), BoxError> {
+        tx.execute(
+            "INSERT INTO test_tally (instance_id, events) VALUES ($1, 1) \
+             ON CONFLICT (instance_id) DO UPDATE SET events = test_tally.events + 1",
+            &[SqlValue::from(event.aggregate.instance_id.as_str())],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn tally(h: &Harness) -> i64 {
+    let rows = h
+        .store
+        .query(
+            "SELECT events FROM test_tally WHERE instance_id = 'i1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.first().map_or(0, |row| row.int(0).unwrap())
+}
+
+/// Several projections advance in one transaction; a failure rolls back all of that
+/// transaction, but the runner then lets the healthy projection go on alone.
+async fn projections_apply_together_and_fail_alone(h: Harness) {
+    let ledger_projection = Ledger {
+        start: StartFrom::Beginning,
+    };
+    h.store
+        .install_projection(&ledger_projection)
+        .await
+        .unwrap();
+    h.store.install_projection(&Tally).await.unwrap();
+    let stored = h
+        .store
+        .append(&[append_one("i1", "a", 0, "thing.created")])
+        .await
+        .unwrap();
+    settle(h.store.as_ref(), stored[0].position).await;
+    let both: [&dyn Projection; 2] = [&ledger_projection, &Tally];
+    let outcomes = h.store.project_many(&both, "i1", 10).await.unwrap();
+    let applied = BatchOutcome::Applied {
+        count: 1,
+        position: stored[0].position,
+    };
+    assert_eq!(outcomes, [applied, applied]);
+    assert_eq!(
+        h.store.project_many(&both, "i1", 10).await.unwrap(),
+        [BatchOutcome::Idle, BatchOutcome::Idle]
+    );
+
+    let poisoned = h
+        .store
+        .append(&[append_one("i1", "a", 1, "thing.poisoned")])
+        .await
+        .unwrap();
+    settle(h.store.as_ref(), poisoned[0].position).await;
+    assert!(h.store.project_many(&both, "i1", 10).await.is_err());
+    assert_eq!(tally(&h).await, 1, "the shared transaction is rolled back");
+
+    let projections: Vec<Arc<dyn Projection>> = vec![
+        Arc::new(Ledger {
+            start: StartFrom::Beginning,
+        }),
+        Arc::new(Tally),
+    ];
+    let runner = ProjectionRunner::new(h.store.clone(), projections, RunnerOptions::default());
+    let error = runner.run_pass().await.unwrap_err();
+    assert!(error.to_string().contains("thing.poisoned"), "{error}");
+    assert_eq!(tally(&h).await, 2, "the healthy projection went on alone");
+    assert_eq!(
+        h.store
+            .projection_position("test_tally", "i1")
+            .await
+            .unwrap(),
+        Some(poisoned[0].position)
+    );
+    assert_eq!(ledger(h.store.as_ref()).await.len(), 1);
 }
 
 async fn failing_projection_changes_nothing(h: Harness) {

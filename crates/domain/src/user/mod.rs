@@ -10,7 +10,9 @@ mod username;
 
 use serde::{Deserialize, Serialize};
 
-pub use password::{PasswordError, hash_password, on_hashing_thread, verify_password};
+pub use password::{
+    HashingInterrupted, PasswordError, hash_password, on_hashing_thread, verify_password,
+};
 pub use projection::{UserProjection, UserView};
 pub use username::{Username, UsernameEvent, normalize_username};
 

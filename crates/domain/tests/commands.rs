@@ -672,6 +672,7 @@ mod grants {
     eventstore::on_both_backends!(
         codes_are_single_use_and_tokens_follow_the_session,
         applications_with_a_back_channel_uri_are_registered_once_per_session,
+        a_mass_sign_out_reaches_every_read_model,
     );
 
     async fn codes_are_single_use_and_tokens_follow_the_session(h: Harness) {
@@ -883,36 +884,9 @@ mod grants {
                 .unwrap()
                 .0
         };
-        let tokens_for = |session: SessionView, app: domain::application::ApplicationView| {
-            let (domain, instance, user_id) = (&domain, instance.clone(), user.user_id.clone());
-            async move {
-                let code = domain
-                    .issue_code(
-                        &instance,
-                        CodeRequest {
-                            session_id: session.session_id.clone(),
-                            client_id: app.client_id.clone(),
-                            user_id,
-                            redirect_uri: "https://app.example.com/callback".into(),
-                            scopes: vec!["openid".into()],
-                            nonce: None,
-                            code_challenge: None,
-                            auth_time: chrono::Utc::now(),
-                        },
-                    )
-                    .await
-                    .unwrap();
-                let redirect = Some("https://app.example.com/callback");
-                domain
-                    .redeem_code(&instance, &app, &code, redirect, &|_| true)
-                    .await
-                    .unwrap()
-            }
-        };
-
         // Feature off: nothing is registered.
         let session = sign_in().await;
-        tokens_for(session.clone(), first.clone()).await;
+        tokens_for(&domain, &session, &first).await;
         let logout = domain
             .session_logout(&instance, &session.session_id)
             .await
@@ -926,7 +900,7 @@ mod grants {
             .unwrap();
         let session = sign_in().await;
         for app in [&first, &first, &second, &plain] {
-            tokens_for(session.clone(), (*app).clone()).await;
+            tokens_for(&domain, &session, app).await;
         }
         let logout = domain
             .session_logout(&instance, &session.session_id)
@@ -940,6 +914,145 @@ mod grants {
         assert_eq!(registration.uri, "https://first.example.com/logout");
         assert_eq!(registration.user_id, user.user_id);
         assert_eq!(registration.signing_alg, "ES256");
+    }
+
+    /// More sessions end at once than one multi-row statement carries, next to a session of
+    /// another user that must stay as it is.
+    async fn a_mass_sign_out_reaches_every_read_model(h: Harness) {
+        let domain = Domain::new(
+            h.store.clone(),
+            Arc::new(RealClock),
+            DomainOptions::default(),
+        );
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let instance = admin.instance_id.clone();
+        domain
+            .set_feature(&admin, Feature::BackChannelLogout, true)
+            .await
+            .unwrap();
+        let mut config = app_config();
+        config.back_channel_logout_uri = Some("https://app.example.com/logout".into());
+        let (app, _) = domain.add_application(&admin, config).await.unwrap();
+        let alice = domain.add_user(&admin, alice()).await.unwrap();
+        let mut bob = super::users::alice();
+        bob.username = "bob".into();
+        let bob = domain.add_user(&admin, bob).await.unwrap();
+        let signed_in = |user_id: String| {
+            let (domain, instance, app) = (&domain, instance.clone(), app.clone());
+            async move {
+                let (session, _) = domain
+                    .create_session(&instance, &user_id, Duration::from_secs(3600), None)
+                    .await
+                    .unwrap();
+                tokens_for(domain, &session, &app).await;
+                session
+            }
+        };
+        let sessions = eventstore::KEYS_PER_STATEMENT + 30;
+        for _ in 0..sessions {
+            signed_in(alice.user_id.clone()).await;
+        }
+        let bobs = signed_in(bob.user_id.clone()).await;
+
+        let ended = domain
+            .sign_out_user(
+                &instance,
+                &alice.user_id,
+                TerminationReason::Admin,
+                ORIGIN,
+                "admin",
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, sessions);
+        let live = domain
+            .sessions_of_user(&instance, &alice.user_id, false)
+            .await
+            .unwrap();
+        assert!(live.is_empty(), "{} still live", live.len());
+        let far_future = chrono::Utc::now() + chrono::Duration::days(1);
+        let expiring = domain::session::expired_sessions(h.store.as_ref(), far_future, 1000)
+            .await
+            .unwrap();
+        assert_eq!(expiring, [(instance.clone(), bobs.session_id.clone())]);
+        let deliveries = domain
+            .deliveries_of_client(&instance, &app.client_id, 1000)
+            .await
+            .unwrap();
+        let state_of = |deliveries: &[domain::session_logout::DeliveryView], state: &str| {
+            deliveries
+                .iter()
+                .filter(|delivery| delivery.state == state)
+                .count()
+        };
+        assert_eq!(state_of(&deliveries, "pending"), sessions);
+        assert_eq!(
+            state_of(&deliveries, "registered"),
+            1,
+            "bob's session is live"
+        );
+        assert!(deliveries.iter().all(|delivery| {
+            (delivery.state == "pending")
+                == (delivery.triggered_at_origin.as_deref() == Some(ORIGIN))
+        }));
+
+        let outcomes: Vec<_> = deliveries
+            .iter()
+            .filter(|delivery| delivery.state == "pending")
+            .map(|delivery| {
+                let sent = domain::session_logout::SessionLogoutEvent::Sent(
+                    domain::session_logout::BackChannelSent {
+                        client_id: delivery.client_id.clone(),
+                        attempts: 2,
+                    },
+                );
+                (instance.clone(), delivery.session_id.clone(), sent)
+            })
+            .collect();
+        domain
+            .record_back_channel_outcomes(&outcomes)
+            .await
+            .unwrap();
+        let deliveries = domain
+            .deliveries_of_client(&instance, &app.client_id, 1000)
+            .await
+            .unwrap();
+        assert_eq!(state_of(&deliveries, "sent"), sessions);
+        assert_eq!(state_of(&deliveries, "registered"), 1);
+        assert!(deliveries.iter().all(|delivery| {
+            (delivery.state == "sent") == (delivery.attempts == 2 && delivery.settled_at.is_some())
+        }));
+    }
+
+    /// Tokens issued to `app` in `session` (so an application with a back-channel URI is
+    /// registered there when the feature is on).
+    async fn tokens_for(
+        domain: &Domain,
+        session: &SessionView,
+        app: &domain::application::ApplicationView,
+    ) -> domain::IssuedTokens {
+        let redirect = "https://app.example.com/callback";
+        let code = domain
+            .issue_code(
+                &session.instance_id,
+                CodeRequest {
+                    session_id: session.session_id.clone(),
+                    client_id: app.client_id.clone(),
+                    user_id: session.user_id.clone(),
+                    redirect_uri: redirect.into(),
+                    scopes: vec!["openid".into()],
+                    nonce: None,
+                    code_challenge: None,
+                    auth_time: chrono::Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+        domain
+            .redeem_code(&session.instance_id, app, &code, Some(redirect), &|_| true)
+            .await
+            .unwrap()
     }
 
     struct RealClock;

@@ -22,8 +22,12 @@ pub mod testing;
 pub use error::{BoxError, StoreError};
 pub use event::{AggregateAppend, AggregateRef, EventQuery, NewEvent, Position, StoredEvent};
 pub use postgres::PostgresEventStore;
-pub use projection::{ApplyError, BatchOutcome, Projection, StartFrom};
-pub use read_model::{ReadModelTx, SqlRow, SqlValue};
+pub use projection::{
+    ApplyError, BatchOutcome, Projection, Run, StartFrom, apply_each, apply_runs, runs,
+};
+pub use read_model::{
+    KEYS_PER_STATEMENT, ReadModelTx, SqlRow, SqlValue, execute_for_keys, key_placeholders,
+};
 pub use runner::{PassSummary, ProjectionRunner, RunnerOptions, WaitError};
 pub use sqlite::{Durability, SqliteEventStore};
 pub use store::EventStore;

@@ -65,6 +65,89 @@ pub trait Projection: Send + Sync + 'static {
     }
 }
 
+/// Consecutive events of a batch that one statement can write together.
+#[derive(Debug)]
+pub struct Run<'a, K> {
+    /// The index of the run's first event in the batch.
+    pub first: usize,
+    /// The events, in order.
+    pub events: &'a [StoredEvent],
+    /// What they share; `None` for an event that stands alone.
+    pub key: Option<K>,
+}
+
+/// Splits a batch into runs, keeping order: consecutive events for which `key` gives the
+/// same `Some` value form one run; an event for which it gives `None` is a run by itself.
+pub fn runs<'a, K: PartialEq>(
+    events: &'a [StoredEvent],
+    key: impl Fn(&'a StoredEvent) -> Option<K>,
+) -> Vec<Run<'a, K>> {
+    let mut runs: Vec<Run<'a, K>> = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        let event_key = key(event);
+        match runs.last_mut() {
+            Some(run) if event_key.is_some() && run.key == event_key => {
+                run.events = &events[run.first..=index];
+            }
+            _ => runs.push(Run {
+                first: index,
+                events: &events[index..=index],
+                key: event_key,
+            }),
+        }
+    }
+    runs
+}
+
+/// Applies a run's events one at a time with [`Projection::apply`].
+pub async fn apply_each<K: Sync>(
+    projection: &(impl Projection + ?Sized),
+    tx: &mut dyn ReadModelTx,
+    run: &Run<'_, K>,
+) -> Result<(), ApplyError> {
+    for (offset, event) in run.events.iter().enumerate() {
+        projection
+            .apply(tx, event)
+            .await
+            .map_err(|source| ApplyError {
+                index: run.first + offset,
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Applies a batch run by run: a run of several events whose key has a multi-row
+/// `statement` is written by it ([`execute_for_keys`](crate::execute_for_keys): the
+/// statement's parameters, then the events' aggregate ids); every other run event by event.
+pub async fn apply_runs<K: Sync>(
+    projection: &(impl Projection + ?Sized),
+    tx: &mut dyn ReadModelTx,
+    runs: Vec<Run<'_, K>>,
+    statement: impl Fn(&K) -> (&'static str, Vec<crate::SqlValue>) + Send + Sync,
+) -> Result<(), ApplyError> {
+    for run in runs {
+        match &run.key {
+            Some(key) if run.events.len() > 1 => {
+                let (sql, params) = statement(key);
+                let ids: Vec<&str> = run
+                    .events
+                    .iter()
+                    .map(|event| event.aggregate.aggregate_id.as_str())
+                    .collect();
+                crate::execute_for_keys(tx, sql, &params, &ids)
+                    .await
+                    .map_err(|error| ApplyError {
+                        index: run.first,
+                        source: error.into(),
+                    })?;
+            }
+            _ => apply_each(projection, tx, &run).await?,
+        }
+    }
+    Ok(())
+}
+
 /// A batch failed at `events[index]`; nothing of the batch is kept.
 #[derive(Debug)]
 pub struct ApplyError {
@@ -88,4 +171,51 @@ pub enum BatchOutcome {
     Idle,
     /// Another process holds this projection's lock for the instance.
     Busy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AggregateRef;
+
+    fn event(event_type: &str) -> StoredEvent {
+        StoredEvent {
+            aggregate: AggregateRef::new("i1", "thing", "a"),
+            sequence: 1,
+            position: Position {
+                tx: 1,
+                in_tx_order: 0,
+            },
+            event_type: event_type.into(),
+            revision: 1,
+            payload: "{}".into(),
+            creator: "test".into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn runs_group_consecutive_equal_keys_and_keep_order() {
+        let events: Vec<StoredEvent> = ["a", "a", "x", "x", "a", "b", "b"]
+            .into_iter()
+            .map(event)
+            .collect();
+        // "x" stands alone; the others group by their type.
+        let key = |event: &StoredEvent| (event.event_type != "x").then(|| event.event_type.clone());
+        let shape: Vec<(usize, usize, Option<String>)> = runs(&events, key)
+            .into_iter()
+            .map(|run| (run.first, run.events.len(), run.key))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (0, 2, Some("a".into())),
+                (2, 1, None),
+                (3, 1, None),
+                (4, 1, Some("a".into())),
+                (5, 2, Some("b".into())),
+            ]
+        );
+        assert!(runs(&[], key).is_empty());
+    }
 }

@@ -136,3 +136,37 @@ pub trait ReadModelTx: Send {
         params: &[SqlValue],
     ) -> Result<Vec<SqlRow>, StoreError>;
 }
+
+/// How many keys one [`execute_for_keys`] statement carries.
+pub const KEYS_PER_STATEMENT: usize = 100;
+
+/// `$first, $first+1, …`: [`KEYS_PER_STATEMENT`] placeholders for an `IN (…)` list of keys.
+pub fn key_placeholders(first: usize) -> String {
+    (first..first + KEYS_PER_STATEMENT)
+        .map(|number| format!("${number}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `sql` for every key in `keys`, [`KEYS_PER_STATEMENT`] at a time, and returns the rows
+/// it changed. Its parameters are `fixed`, then the keys (placeholders from
+/// [`key_placeholders`]). One statement for many rows matters because each statement is a
+/// round trip (on SQLite, a hand-off to the connection's worker thread). A short last chunk
+/// repeats its last key, which an `IN` list ignores, so one prepared statement serves every
+/// size.
+pub async fn execute_for_keys(
+    tx: &mut dyn ReadModelTx,
+    sql: &'static str,
+    fixed: &[SqlValue],
+    keys: &[&str],
+) -> Result<u64, StoreError> {
+    let mut changed = 0;
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let mut params = fixed.to_vec();
+        params.extend(
+            (0..KEYS_PER_STATEMENT).map(|index| SqlValue::from(chunk[index.min(chunk.len() - 1)])),
+        );
+        changed += tx.execute(sql, &params).await?;
+    }
+    Ok(changed)
+}

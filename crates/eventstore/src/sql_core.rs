@@ -696,8 +696,16 @@ impl EventStore for Store {
         }
         let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
         for &(index, after, _) in &pending {
-            outcomes[index] =
-                project_in_tx(&mut tx, projections[index], instance_id, Some(after), limit).await?;
+            match project_in_tx(&mut tx, projections[index], instance_id, Some(after), limit).await
+            {
+                Ok(outcome) => outcomes[index] = outcome,
+                Err(error) => {
+                    // Roll back now rather than when the connection is next used, so the
+                    // projections' locks are free for the caller's next attempt.
+                    let _ = tx.rollback().await;
+                    return Err(error);
+                }
+            }
         }
         if outcomes
             .iter()

@@ -1,9 +1,13 @@
 //! The `session_expiries` read model: live sessions by the time they run out, so the server
 //! can end them itself when they do (a session that merely lapses still ends everywhere).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use eventstore::{BoxError, EventStore, Projection, ReadModelTx, SqlValue, StoredEvent};
+use eventstore::{
+    ApplyError, BoxError, EventStore, Projection, ReadModelTx, SqlValue, StoredEvent,
+};
 
 use super::{Session, SessionEvent};
 use crate::aggregate::{Aggregate, decode};
@@ -11,6 +15,14 @@ use crate::error::DomainError;
 
 /// Folds session events into `session_expiries`.
 pub struct SessionExpiryProjection;
+
+/// Forgets many ended sessions of one instance ($1) at once (a mass sign-out).
+static FORGET_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM session_expiries WHERE instance_id = $1 AND session_id IN ({})",
+        eventstore::key_placeholders(2)
+    )
+});
 
 #[async_trait]
 impl Projection for SessionExpiryProjection {
@@ -55,6 +67,18 @@ impl Projection for SessionExpiryProjection {
             }
         }
         Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut dyn ReadModelTx,
+        events: &[StoredEvent],
+    ) -> Result<(), ApplyError> {
+        let runs = super::termination_runs(events);
+        eventstore::apply_runs(self, tx, runs, |instance_id| {
+            (FORGET_MANY.as_str(), vec![(*instance_id).into()])
+        })
+        .await
     }
 }
 

@@ -11,8 +11,23 @@ use serde::{Deserialize, Serialize};
 pub use expiry::{SessionExpiryProjection, expired_sessions};
 pub use projection::{SessionProjection, SessionView};
 
-use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
+use crate::aggregate::{Aggregate, DecodeError, DomainEvent, decode, to_json};
 use crate::error::DomainError;
+
+/// Splits a batch into runs of consecutive session ends of one instance (the key), for read
+/// models that write a mass sign-out with one statement per many sessions.
+pub(crate) fn termination_runs(
+    events: &[eventstore::StoredEvent],
+) -> Vec<eventstore::Run<'_, &str>> {
+    eventstore::runs(events, |event| {
+        (event.aggregate.aggregate_type == Session::TYPE
+            && matches!(
+                decode::<SessionEvent>(event),
+                Ok(SessionEvent::Terminated(_))
+            ))
+        .then_some(event.aggregate.instance_id.as_str())
+    })
+}
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

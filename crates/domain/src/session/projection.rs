@@ -1,7 +1,11 @@
 //! The `sessions` read model: session by cookie, a user's sessions.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
-use eventstore::{BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StoredEvent};
+use eventstore::{
+    ApplyError, BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StoredEvent,
+};
 
 use super::{Session, SessionEvent};
 use crate::aggregate::{Aggregate, decode};
@@ -9,6 +13,14 @@ use crate::error::DomainError;
 
 /// Folds session events into `sessions`.
 pub struct SessionProjection;
+
+/// Marks many sessions of one instance ($1) ended at once (a mass sign-out).
+static TERMINATE_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE sessions SET terminated = $2 WHERE instance_id = $1 AND session_id IN ({})",
+        eventstore::key_placeholders(3)
+    )
+});
 
 #[async_trait]
 impl Projection for SessionProjection {
@@ -71,6 +83,21 @@ impl Projection for SessionProjection {
             }
         }
         Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut dyn ReadModelTx,
+        events: &[StoredEvent],
+    ) -> Result<(), ApplyError> {
+        let runs = super::termination_runs(events);
+        eventstore::apply_runs(self, tx, runs, |instance_id| {
+            (
+                TERMINATE_MANY.as_str(),
+                vec![(*instance_id).into(), true.into()],
+            )
+        })
+        .await
     }
 }
 

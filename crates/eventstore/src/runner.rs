@@ -47,6 +47,8 @@ pub struct ProjectionRunner {
     store: Arc<dyn EventStore>,
     projections: Vec<Arc<dyn Projection>>,
     options: RunnerOptions,
+    /// Per projection (same order), bumped whenever this process applied events to it.
+    applied: Vec<watch::Sender<u64>>,
 }
 
 impl ProjectionRunner {
@@ -56,10 +58,33 @@ impl ProjectionRunner {
         projections: Vec<Arc<dyn Projection>>,
         options: RunnerOptions,
     ) -> Self {
+        let applied = projections.iter().map(|_| watch::Sender::new(0)).collect();
         ProjectionRunner {
             store,
             projections,
             options,
+            applied,
+        }
+    }
+
+    /// A counter bumped whenever this process applies events to the projection named `name`
+    /// (by a pass, a `wait_for` or a `catch_up`), for a component that acts on what that
+    /// projection shows. `None` for an unknown name.
+    pub fn applied(&self, name: &str) -> Option<watch::Receiver<u64>> {
+        let index = self
+            .projections
+            .iter()
+            .position(|projection| projection.name() == name)?;
+        Some(self.applied[index].subscribe())
+    }
+
+    fn signal_applied(&self, projection: &dyn Projection) {
+        if let Some(index) = self
+            .projections
+            .iter()
+            .position(|known| known.name() == projection.name())
+        {
+            self.applied[index].send_modify(|count| *count = count.wrapping_add(1));
         }
     }
 
@@ -114,7 +139,10 @@ impl ProjectionRunner {
                 .project(projection, instance_id, self.options.batch_size)
                 .await?
             {
-                BatchOutcome::Applied { count, .. } => summary.applied += count,
+                BatchOutcome::Applied { count, .. } => {
+                    summary.applied += count;
+                    self.signal_applied(projection);
+                }
                 BatchOutcome::Idle => return Ok(()),
                 BatchOutcome::Busy => {
                     summary.busy = true;
@@ -165,6 +193,7 @@ impl ProjectionRunner {
                 match outcome {
                     BatchOutcome::Applied { count, .. } => {
                         summary.applied += count;
+                        self.signal_applied(*projection);
                         may_have_more.push(*projection);
                     }
                     BatchOutcome::Idle => {}

@@ -36,9 +36,14 @@ struct Statements {
     events_of_aggregate: SqlStr,
     events_of_aggregates: SqlStr,
     end_of_log: SqlStr,
+    recent_kinds: SqlStr,
     is_visible: SqlStr,
     save_current_state: SqlStr,
 }
+
+/// How many recent events one look at their kinds covers (see `project_many`); a projection
+/// further behind than that looks on its own.
+const RECENT_KINDS: usize = 64;
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| statements(&DIALECT));
 
@@ -96,6 +101,12 @@ fn statements(d: &Dialect) -> Statements {
         end_of_log: sql(format!(
             "SELECT COALESCE(MAX(position), 0) FROM events WHERE position < {}",
             d.horizon
+        )),
+        // $4 is the end of the log as read before: everything up to it is visible.
+        recent_kinds: sql(format!(
+            "SELECT position, in_tx_order, aggregate_type, event_type FROM events \
+             WHERE instance_id = $1 AND (position, in_tx_order) > ($2, $3) AND position <= $4 \
+             ORDER BY position, in_tx_order LIMIT {RECENT_KINDS}"
         )),
         is_visible: sql(format!("SELECT CAST($1 < {} AS BOOLEAN)", d.horizon)),
     }
@@ -461,6 +472,11 @@ async fn install_in_tx(conn: &mut Conn, projection: &dyn Projection) -> Result<(
     Ok(())
 }
 
+/// Whether a projection that reads `kinds` (all when empty) reads `kind`.
+fn reads(kinds: &[&str], kind: &str) -> bool {
+    kinds.is_empty() || kinds.contains(&kind)
+}
+
 /// A read-model statement runner over one open transaction.
 struct ConnTx<'a>(&'a mut Conn);
 
@@ -662,8 +678,7 @@ impl EventStore for Store {
         let end: i64 = sqlx::query_scalar(STATEMENTS.end_of_log.clone())
             .fetch_one(&mut *reader)
             .await?;
-        // (index, where its batch starts, the first pending event's position)
-        let mut pending = Vec::new();
+        let mut behind = Vec::new();
         for (index, projection) in projections.iter().enumerate() {
             let cursor = self
                 .scan_cursors()
@@ -675,19 +690,57 @@ impl EventStore for Store {
                 Some(cursor) => cursor,
                 None => start_position(&mut reader, projection.name(), instance_id).await?,
             };
-            if after >= Position::end_of_tx(end) {
-                continue;
+            if after < Position::end_of_tx(end) {
+                behind.push((index, after));
             }
-            let first = read_events(
-                &mut reader,
-                &batch_query(*projection, instance_id, after, 1),
-            )
-            .await?;
-            match first.first() {
-                Some(event) => pending.push((index, after, event.position)),
+        }
+        // One look at the kinds of the events after the earliest of them usually settles
+        // every projection at once, where a look each would cost a round trip each (on every
+        // append, most projections find only events of types they do not read).
+        let recent: Option<Vec<(Position, String, String)>> = match behind.iter().map(|b| b.1).min()
+        {
+            None => Some(Vec::new()),
+            Some(earliest) => {
+                let rows: Vec<(i64, i32, String, String)> =
+                    sqlx::query_as(STATEMENTS.recent_kinds.clone())
+                        .bind(instance_id)
+                        .bind(earliest.tx)
+                        .bind(earliest.in_tx_order)
+                        .bind(end)
+                        .fetch_all(&mut *reader)
+                        .await?;
+                (rows.len() < RECENT_KINDS).then(|| {
+                    rows.into_iter()
+                        .map(|(tx, in_tx_order, aggregate_type, event_type)| {
+                            (Position { tx, in_tx_order }, aggregate_type, event_type)
+                        })
+                        .collect()
+                })
+            }
+        };
+        // (index, where its batch starts, the first pending event's position)
+        let mut pending = Vec::new();
+        for (index, after) in behind {
+            let projection = projections[index];
+            let first = match &recent {
+                Some(recent) => recent
+                    .iter()
+                    .find(|(position, aggregate_type, event_type)| {
+                        *position > after
+                            && reads(projection.aggregate_types(), aggregate_type)
+                            && reads(projection.event_types(), event_type)
+                    })
+                    .map(|event| event.0),
+                None => read_events(&mut reader, &batch_query(projection, instance_id, after, 1))
+                    .await?
+                    .first()
+                    .map(|event| event.position),
+            };
+            match first {
+                Some(position) => pending.push((index, after, position)),
                 // Every event up to `end` was below the horizon before the read began, so the
                 // read saw all of them: none of them is for this projection.
-                None => advance(*projection, Position::end_of_tx(end).max(after)),
+                None => advance(projection, Position::end_of_tx(end).max(after)),
             }
         }
         drop(reader);

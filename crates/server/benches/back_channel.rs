@@ -212,6 +212,7 @@ async fn fan_out(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    server::allocator::keep_large_allocations_out_of_the_heap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".parse().unwrap();

@@ -1,6 +1,7 @@
 //! The Portcullis server: configuration, the HTTP surface and startup. The only crate that
 //! reads the environment, the wall clock and sockets.
 
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod http;

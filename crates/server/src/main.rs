@@ -31,6 +31,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    server::allocator::keep_large_allocations_out_of_the_heap();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -172,7 +172,23 @@ impl SessionView {
         rows.first().map(Self::from_row).transpose()
     }
 
-    /// A user's sessions, live ones only unless `include_ended`.
+    /// The ids of a user's live sessions, oldest first.
+    pub async fn live_ids_of_user(
+        store: &dyn EventStore,
+        instance_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<String>, DomainError> {
+        let rows = store
+            .query(
+                "SELECT session_id FROM sessions WHERE instance_id = $1 AND user_id = $2 AND terminated = $3
+                 ORDER BY created_at",
+                &[instance_id.into(), user_id.into(), false.into()],
+            )
+            .await?;
+        rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
+    }
+
+    /// A user's sessions, oldest first; live ones only unless `include_ended`.
     pub async fn of_user(
         store: &dyn EventStore,
         instance_id: &str,

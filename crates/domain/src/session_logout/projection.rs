@@ -363,6 +363,18 @@ impl DeliveryView {
         Self::from_rows(&rows)
     }
 
+    /// Whether some pending delivery is due now (a read, for deciding whether to claim).
+    pub async fn any_due(store: &dyn EventStore, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let rows = store
+            .query(
+                "SELECT 1 FROM back_channel_deliveries
+                 WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND claimed_until_ms < $1 LIMIT 1",
+                &[now.timestamp_millis().into()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
     /// When the next pending delivery that is waiting for a retry or a claim falls due.
     pub async fn next_due_at(store: &dyn EventStore) -> Result<Option<DateTime<Utc>>, DomainError> {
         let rows = store

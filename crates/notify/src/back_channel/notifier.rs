@@ -192,13 +192,20 @@ impl Notifier {
         })
     }
 
-    /// Runs until `shutdown` turns true: looks for due deliveries on every append (the ending
-    /// of a session is one), when a retry falls due, and at least every second.
+    /// Runs until `shutdown` turns true: looks for due deliveries whenever the deliveries read
+    /// model changed in this process (a session ended, an outcome was recorded), when a retry
+    /// falls due, and at least every second.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         if let Some(outcomes) = self.recorded.lock().await.take() {
             tokio::spawn(record_outcomes(self.domain.clone(), outcomes));
         }
-        let mut appended = self.domain.store().subscribe();
+        // Not on every append: most (codes, tokens) do not touch the deliveries at all, and
+        // each look costs a few reads.
+        let mut appended = self
+            .domain
+            .runner()
+            .applied(DELIVERIES)
+            .unwrap_or_else(|| self.domain.store().subscribe());
         loop {
             let wait = match self.dispatch_due().await {
                 Ok(()) => self.until_next_due().await,
@@ -230,6 +237,11 @@ impl Notifier {
     async fn dispatch_due(self: &Arc<Self>) -> Result<(), domain::DomainError> {
         let store = self.domain.store().clone();
         self.domain.runner().catch_up(DELIVERIES).await?;
+        // Look with a read first: most wake-ups (every append is one) find nothing due, and a
+        // claim is a write that waits for, and holds, SQLite's one write lock.
+        if !DeliveryView::any_due(store.as_ref(), self.domain.now()).await? {
+            return Ok(());
+        }
         loop {
             // Take the slots before claiming: a claim is a promise to deliver now.
             let free = self.slots.available_permits().clamp(1, BATCH as usize);

@@ -9,9 +9,9 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// A few threads that do nothing but hash, one per core. Each argon2id hash holds ~19 MiB while
 /// it runs, so a burst of sign-ins must queue rather than run together (64 at once took
-/// 1.2 GiB). They are dedicated threads, not tokio's blocking pool, because the allocator keeps
-/// an arena per thread that ran a hash: spread over the blocking pool's many threads, the freed
-/// buffers stayed resident (a 338 MiB peak after a burst); on a fixed few they are reused.
+/// 1.2 GiB). Dedicated threads rather than tokio's blocking pool, so that hash buffers only
+/// ever touch these threads' malloc arenas (the binary also keeps such large buffers out of
+/// the arenas altogether: `server::allocator`).
 /// Written here rather than taken from rayon because rayon aborts the process when a job panics.
 static HASHING: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     let (sender, receiver) = mpsc::channel::<Job>();

@@ -9,6 +9,9 @@ pub(crate) struct Dialect {
     pub next_tx: &'static str,
     /// An expression: no event below this transaction number can still appear.
     pub horizon: &'static str,
+    /// Whether every committed event is visible at once (positions assigned in commit order),
+    /// so that asking is never needed.
+    pub visible_at_commit: bool,
     /// A subquery yielding the strings of the JSON array bound at the given parameter number.
     pub json_text_list: fn(usize) -> String,
     /// Parameter 9 (an event's payload) as the payload column expects it.

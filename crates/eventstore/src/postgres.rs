@@ -34,6 +34,7 @@ const DIALECT: Dialect = Dialect {
     begin_write: "BEGIN",
     next_tx: "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
     horizon: "(SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT))",
+    visible_at_commit: false,
     json_text_list: |param| format!("SELECT jsonb_array_elements_text(CAST(${param} AS JSONB))"),
     json_param_9: "CAST($9 AS JSON)",
     now: "now()",

@@ -28,6 +28,7 @@ const DIALECT: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     next_tx: "(SELECT COALESCE(MAX(position), 0) + 1 FROM events)",
     horizon: "9223372036854775807",
+    visible_at_commit: true,
     json_text_list: |param| format!("SELECT value FROM json_each(${param})"),
     json_param_9: "$9",
     now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",

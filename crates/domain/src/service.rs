@@ -10,9 +10,7 @@ use eventstore::{
 
 use crate::admin_token::{self, AdminPrincipal, AdminToken, AdminTokenProjection};
 use crate::aggregate::{Aggregate, Loaded, Stamp, create};
-use crate::application::{
-    Application, ApplicationProjection, ApplicationView, OidcConfig, client_secret_matches,
-};
+use crate::application::{Application, ApplicationProjection, ApplicationView, OidcConfig};
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::features::{Feature, FeatureState, SystemFeatures};
@@ -945,11 +943,7 @@ impl Domain {
     ) -> Result<Option<ApplicationView>, DomainError> {
         let app =
             ApplicationView::by_client_id(self.store.as_ref(), instance_id, client_id).await?;
-        Ok(app.filter(|app| {
-            app.client_secret_hash
-                .as_deref()
-                .is_some_and(|hash| client_secret_matches(hash, secret))
-        }))
+        Ok(app.filter(|app| app.secret_matches(secret)))
     }
 
     /// Issues an authorization code; returns the code (stored only as a hash).

@@ -107,6 +107,14 @@ pub struct ApplicationView {
 }
 
 impl ApplicationView {
+    /// Whether `secret` is this application's current secret (constant-time comparison); never
+    /// for a public client.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        self.client_secret_hash
+            .as_deref()
+            .is_some_and(|hash| super::client_secret_matches(hash, secret))
+    }
+
     fn from_row(row: &SqlRow) -> Result<Self, DomainError> {
         let client_id = row.text(1)?.to_owned();
         let config =

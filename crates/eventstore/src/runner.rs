@@ -119,63 +119,22 @@ impl ProjectionRunner {
             return Ok(summary);
         };
         for instance_id in self.store.instances().await? {
-            self.drain(projection.as_ref(), &instance_id, &mut summary)
+            self.drain(&[projection.as_ref()], &instance_id, &mut summary)
                 .await?;
         }
         Ok(summary)
     }
 
-    /// Applies batches of one projection for one instance until it is idle, or another
-    /// process holds its lock (then `summary.busy`).
+    /// Applies batches of `projections` for one instance, all of them in one transaction per
+    /// batch (one commit instead of one per projection), until each is idle or another process
+    /// holds its lock (then `summary.busy`).
     async fn drain(
         &self,
-        projection: &dyn Projection,
+        projections: &[&dyn Projection],
         instance_id: &str,
         summary: &mut PassSummary,
     ) -> Result<(), StoreError> {
-        loop {
-            match self
-                .store
-                .project(projection, instance_id, self.options.batch_size)
-                .await?
-            {
-                BatchOutcome::Applied { count, .. } => {
-                    summary.applied += count;
-                    self.signal_applied(projection);
-                }
-                BatchOutcome::Idle => return Ok(()),
-                BatchOutcome::Busy => {
-                    summary.busy = true;
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
-        self.catch_up_projections(instance_id, &[]).await
-    }
-
-    /// Catches up the projections that read any of `aggregate_types` (all when empty).
-    async fn catch_up_projections(
-        &self,
-        instance_id: &str,
-        aggregate_types: &[&str],
-    ) -> Result<PassSummary, StoreError> {
-        let mut summary = PassSummary::default();
-        let relevant = |projection: &&Arc<dyn Projection>| {
-            let reads = projection.aggregate_types();
-            aggregate_types.is_empty()
-                || reads.is_empty()
-                || reads.iter().any(|read| aggregate_types.contains(read))
-        };
-        let mut active: Vec<&dyn Projection> = self
-            .projections
-            .iter()
-            .filter(relevant)
-            .map(|projection| projection.as_ref())
-            .collect();
-        // All of them in one transaction per batch: one commit instead of one per projection.
+        let mut active = projections.to_vec();
         while !active.is_empty() {
             let outcomes = match self
                 .store
@@ -202,24 +161,50 @@ impl ProjectionRunner {
             }
             active = may_have_more;
         }
-        Ok(summary)
+        Ok(())
     }
 
-    /// Drains each projection in its own transactions; returns the first failure after
-    /// trying them all.
+    /// Drains each projection on its own; returns the first failure after trying them all.
     async fn drain_each(
         &self,
         projections: &[&dyn Projection],
         instance_id: &str,
-        mut summary: PassSummary,
-    ) -> Result<PassSummary, StoreError> {
+        summary: &mut PassSummary,
+    ) -> Result<(), StoreError> {
         let mut first_error = None;
         for projection in projections {
-            if let Err(error) = self.drain(*projection, instance_id, &mut summary).await {
+            if let Err(error) = Box::pin(self.drain(&[*projection], instance_id, summary)).await {
                 first_error.get_or_insert(error);
             }
         }
-        first_error.map_or(Ok(summary), Err)
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
+        self.catch_up_projections(instance_id, &[]).await
+    }
+
+    /// Catches up the projections that read any of `aggregate_types` (all when empty).
+    async fn catch_up_projections(
+        &self,
+        instance_id: &str,
+        aggregate_types: &[&str],
+    ) -> Result<PassSummary, StoreError> {
+        let relevant = |projection: &&Arc<dyn Projection>| {
+            let reads = projection.aggregate_types();
+            aggregate_types.is_empty()
+                || reads.is_empty()
+                || reads.iter().any(|read| aggregate_types.contains(read))
+        };
+        let relevant: Vec<&dyn Projection> = self
+            .projections
+            .iter()
+            .filter(relevant)
+            .map(|projection| projection.as_ref())
+            .collect();
+        let mut summary = PassSummary::default();
+        self.drain(&relevant, instance_id, &mut summary).await?;
+        Ok(summary)
     }
 
     /// Waits until every projection that reads `aggregate_types` (all projections when empty)

@@ -13,7 +13,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// ever touch these threads' malloc arenas (the binary also keeps such large buffers out of
 /// the arenas altogether: `server::allocator`).
 /// Written here rather than taken from rayon because rayon aborts the process when a job panics.
-static HASHING: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
+static HASHING: LazyLock<mpsc::Sender<Job>> = LazyLock::new(|| {
     let (sender, receiver) = mpsc::channel::<Job>();
     let receiver = std::sync::Arc::new(Mutex::new(receiver));
     let threads = std::thread::available_parallelism().map_or(2, |cores| cores.get());
@@ -32,7 +32,7 @@ static HASHING: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
             })
             .expect("a hashing thread can be started");
     }
-    Mutex::new(sender)
+    sender
 });
 
 /// The hashing thread ran `work` but it panicked, so there is no answer.
@@ -48,11 +48,7 @@ pub async fn on_hashing_thread<T: Send + 'static>(
     let job: Job = Box::new(move || {
         let _ = answer.send(work());
     });
-    HASHING
-        .lock()
-        .expect("hashing queue lock")
-        .send(job)
-        .map_err(|_| HashingInterrupted)?;
+    HASHING.send(job).map_err(|_| HashingInterrupted)?;
     answered.await.map_err(|_| HashingInterrupted)
 }
 

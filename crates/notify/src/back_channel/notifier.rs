@@ -201,7 +201,7 @@ impl Notifier {
         }
         // Not on every append: most (codes, tokens) do not touch the deliveries at all, and
         // each look costs a few reads.
-        let mut appended = self
+        let mut changed = self
             .domain
             .runner()
             .applied(DELIVERIES)
@@ -216,10 +216,10 @@ impl Notifier {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                changed = appended.changed() => if changed.is_err() { return },
+                woken = changed.changed() => if woken.is_err() { return },
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            appended.mark_unchanged();
+            changed.mark_unchanged();
         }
     }
 
@@ -237,8 +237,8 @@ impl Notifier {
     async fn dispatch_due(self: &Arc<Self>) -> Result<(), domain::DomainError> {
         let store = self.domain.store().clone();
         self.domain.runner().catch_up(DELIVERIES).await?;
-        // Look with a read first: most wake-ups (every append is one) find nothing due, and a
-        // claim is a write that waits for, and holds, SQLite's one write lock.
+        // Look with a read first: many wake-ups (a registration, an outcome) find nothing due,
+        // and a claim is a write that waits for, and holds, SQLite's one write lock.
         if !DeliveryView::any_due(store.as_ref(), self.domain.now()).await? {
             return Ok(());
         }

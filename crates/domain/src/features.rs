@@ -39,17 +39,31 @@ impl Feature {
     }
 }
 
-/// System-level values, from configuration. Every flag is off unless configured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// System-level values, from configuration. Back-channel logout is on unless configured off
+/// (it is the product's reason to exist); development-only flags are off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemFeatures {
-    /// Default for [`Feature::BackChannelLogout`].
-    #[serde(default)]
+    /// Default for [`Feature::BackChannelLogout`]; on unless configured off.
+    #[serde(default = "on")]
     pub back_channel_logout: bool,
     /// Default for [`Feature::BackChannelLogoutAllowHttp`]; unset means off (the server turns
     /// it on when its external URL is on localhost).
     #[serde(default)]
     pub back_channel_logout_allow_http: Option<bool>,
+}
+
+fn on() -> bool {
+    true
+}
+
+impl Default for SystemFeatures {
+    fn default() -> Self {
+        SystemFeatures {
+            back_channel_logout: true,
+            back_channel_logout_allow_http: None,
+        }
+    }
 }
 
 impl SystemFeatures {
@@ -101,15 +115,15 @@ mod tests {
 
     #[test]
     fn instance_value_wins_where_set() {
-        let system_on = SystemFeatures {
-            back_channel_logout: true,
+        let system_off = SystemFeatures {
+            back_channel_logout: false,
             ..SystemFeatures::default()
         };
         let cases = [
-            (SystemFeatures::default(), None, false),
-            (SystemFeatures::default(), Some(true), true),
-            (system_on, None, true),
-            (system_on, Some(false), false),
+            (system_off, None, false),
+            (system_off, Some(true), true),
+            (SystemFeatures::default(), None, true),
+            (SystemFeatures::default(), Some(false), false),
         ];
         for (system, instance, effective) in cases {
             let overrides: BTreeMap<String, bool> = instance
@@ -123,6 +137,17 @@ mod tests {
             );
             assert_eq!(state.instance, instance);
         }
+    }
+
+    #[test]
+    fn back_channel_logout_is_on_by_default_and_can_be_configured_off() {
+        assert!(SystemFeatures::default().get(Feature::BackChannelLogout));
+        assert!(!SystemFeatures::default().get(Feature::BackChannelLogoutAllowHttp));
+        let unset: SystemFeatures = serde_json::from_str("{}").unwrap();
+        assert_eq!(unset, SystemFeatures::default());
+        let off: SystemFeatures =
+            serde_json::from_str(r#"{"back_channel_logout": false}"#).unwrap();
+        assert!(!off.get(Feature::BackChannelLogout));
     }
 
     #[test]

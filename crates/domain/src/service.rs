@@ -1,6 +1,6 @@
 //! `Domain`: the commands and queries the server calls, over one event store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::features::{Feature, FeatureState, SystemFeatures};
 use crate::grant::{
-    CodeIssued, Grant, GrantProjection, GrantRejection, RevocationReason, TokenKind, TokenView,
-    TokensIssued, grant_token,
+    AccessTokenBinding, CodeIssued, Grant, GrantProjection, GrantRejection, RevocationReason,
+    TokenKind, TokenView, TokensIssued, grant_token,
 };
 use crate::instance::{Instance, InstanceProjection, InstanceView};
 use crate::keys::{SigningKeyAdded, SigningKeyProjection, SigningKeyRecord, SigningKeys};
@@ -46,6 +46,8 @@ pub struct SetupRequest {
     pub external_url: String,
     /// The initial admin token, if configured; otherwise one is generated.
     pub initial_admin_token: Option<String>,
+    /// The default instance's display name; `None` shows its issuer's host.
+    pub display_name: Option<String>,
 }
 
 /// What setup did.
@@ -99,6 +101,8 @@ pub struct IssuedTokens {
     pub code: CodeIssued,
     /// The access token.
     pub access_token: String,
+    /// The access token's scopes: the grant's, or narrower when a refresh asked for less.
+    pub scopes: Vec<String>,
     /// Its lifetime in seconds.
     pub expires_in: u32,
     /// The rotated refresh token, when the client may refresh.
@@ -293,10 +297,8 @@ impl Domain {
             )
             .await?;
             if let Some(instance_id) = &system.state.default_instance_id {
-                self.execute::<Instance, _>(instance_id, instance_id, "system", |instance| {
-                    instance.change_external_url(&request.external_url)
-                })
-                .await?;
+                self.configure_default_instance(instance_id, request)
+                    .await?;
                 // Setup may have been done by another process a moment ago: wait until this
                 // process's read models show it.
                 let created =
@@ -351,6 +353,8 @@ impl Domain {
                 Err(DomainError::Conflict(_)) => continue,
                 Err(other) => return Err(other),
                 Ok(_) => {
+                    self.configure_default_instance(&instance_id, request)
+                        .await?;
                     let instance = self.instance(&instance_id).await?;
                     return Ok(SetupOutcome {
                         instance,
@@ -361,6 +365,20 @@ impl Domain {
         }
     }
 
+    /// Brings the default instance's issuer and display name in line with configuration.
+    async fn configure_default_instance(
+        &self,
+        instance_id: &str,
+        request: &SetupRequest,
+    ) -> Result<(), DomainError> {
+        self.execute::<Instance, _>(instance_id, instance_id, "system", |instance| {
+            let mut events = instance.change_external_url(&request.external_url)?;
+            events.extend(instance.change_display_name(request.display_name.as_deref())?);
+            Ok(events)
+        })
+        .await
+    }
+
     /// The instance with this id.
     pub async fn instance(&self, instance_id: &str) -> Result<InstanceView, DomainError> {
         InstanceView::by_id(self.store.as_ref(), instance_id)
@@ -368,20 +386,49 @@ impl Domain {
             .ok_or_else(|| DomainError::NotFound(format!("instance {instance_id}")))
     }
 
-    /// The instance whose issuer URL has this origin (`scheme://host[:port]`), else the
-    /// default instance (so a development setup answers on 127.0.0.1 as on localhost).
+    /// The instance whose issuer URL has this origin (`scheme://host[:port]`). A request on
+    /// another host is answered by the only instance when there is just one (a development
+    /// setup answers on 127.0.0.1 as on localhost); once there are several it addresses none
+    /// (`NotFound`), never silently the default one.
     pub async fn instance_for_origin(&self, origin: &str) -> Result<InstanceView, DomainError> {
-        for instance in InstanceView::all(self.store.as_ref()).await? {
-            if instance.external_url == origin
+        let mut instances = InstanceView::all(self.store.as_ref()).await?;
+        let owner = instances.iter().position(|instance| {
+            instance.external_url == origin
                 || instance
                     .external_url
                     .strip_prefix(origin)
                     .is_some_and(|rest| rest.starts_with('/'))
-            {
-                return Ok(instance);
-            }
+        });
+        match (owner, instances.len()) {
+            (Some(index), _) => Ok(instances.swap_remove(index)),
+            (None, 1) => Ok(instances.swap_remove(0)),
+            (None, 0) => Err(DomainError::NotFound(
+                "default instance (setup has not run)".into(),
+            )),
+            (None, _) => Err(DomainError::NotFound(format!(
+                "no instance answers on {origin}"
+            ))),
         }
-        self.default_instance().await
+    }
+
+    /// Adds an instance (a tenant) answering on `external_url`, its issuer. The system API
+    /// that exposes this is still to come; tests use it to check that instances stay apart.
+    pub async fn add_instance(
+        &self,
+        name: &str,
+        external_url: &str,
+    ) -> Result<InstanceView, DomainError> {
+        let instance_id = uuid::Uuid::now_v7().to_string();
+        let events = Instance::default().add(name, external_url, false)?;
+        let stamp = self.stamp("system");
+        self.commit(&[create::<Instance>(
+            &instance_id,
+            &instance_id,
+            &events,
+            &stamp,
+        )])
+        .await?;
+        self.instance(&instance_id).await
     }
 
     /// The instance created on first start.
@@ -743,6 +790,28 @@ impl Domain {
         SessionView::of_user(self.store.as_ref(), instance_id, user_id, include_ended).await
     }
 
+    /// The names of the applications that received a code or tokens in a session, sorted, for
+    /// the sign-out page. The grants read model is caught up first, so on SQLite an application
+    /// signed in a moment ago is named; on PostgreSQL a transaction still open elsewhere can
+    /// hold the read horizon back for that moment.
+    pub async fn applications_of_session(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<String>, DomainError> {
+        self.runner.catch_up(GrantProjection.name()).await?;
+        let rows = self
+            .store
+            .query(
+                "SELECT DISTINCT a.name FROM oidc_grants g JOIN applications a
+                   ON a.instance_id = g.instance_id AND a.client_id = g.client_id
+                 WHERE g.instance_id = $1 AND g.session_id = $2 ORDER BY a.name",
+                &[instance_id.into(), session_id.into()],
+            )
+            .await?;
+        rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
+    }
+
     /// Ends one session; ending an ended session succeeds and records nothing.
     pub async fn terminate_session(
         &self,
@@ -1021,8 +1090,17 @@ impl Domain {
         if !pkce_verified(issued.code_challenge.as_deref()) {
             return Err(GrantRejection::Invalid("code").into());
         }
-        let (tokens, access_token, refresh_token) =
-            self.new_tokens(&token.grant_id, &app.config, now);
+        // A code dies with its session: the user signed out before the client redeemed it.
+        if token.session_over {
+            return Err(GrantRejection::Invalid("code").into());
+        }
+        let (tokens, access_token, refresh_token) = self.new_tokens(
+            &token.grant_id,
+            &app.config,
+            AccessTokenBinding::Session,
+            None,
+            now,
+        );
         let events = grant
             .state
             .redeem_code(client_id, redirect_uri, tokens, now)?;
@@ -1035,6 +1113,7 @@ impl Domain {
             })?;
         Ok(IssuedTokens {
             grant_id: token.grant_id,
+            scopes: issued.scopes.clone(),
             code: issued,
             access_token,
             expires_in: app.config.access_token_lifetime_secs,
@@ -1043,12 +1122,19 @@ impl Domain {
     }
 
     /// Rotates a refresh token. Presenting an already rotated refresh token revokes the grant
-    /// (it was leaked or replayed).
+    /// (it was leaked or replayed). `narrow_scope` is given the grant's scopes and answers the
+    /// new access token's (the protocol layer's RFC 6749 §6 rule), or `None` when the request
+    /// asked for more than was granted; it is asked before anything is written, so a refused
+    /// scope leaves the refresh token usable.
+    ///
+    /// While the session is live the new access token is bound to it; after the session ended
+    /// (only an `offline_access` refresh token still works then) it is bound to the grant.
     pub async fn refresh(
         &self,
         instance_id: &str,
         app: &ApplicationView,
         refresh_token: &str,
+        narrow_scope: &(dyn Fn(&[String]) -> Option<Vec<String>> + Send + Sync),
     ) -> Result<IssuedTokens, DomainError> {
         let client_id = app.client_id.as_str();
         let now = self.clock.now();
@@ -1079,14 +1165,22 @@ impl Domain {
         if !token.is_active(now) {
             return Err(GrantRejection::Invalid("refresh token").into());
         }
-        let (tokens, access_token, refresh_token) =
-            self.new_tokens(&token.grant_id, &app.config, now);
-        let events = grant.state.refresh(client_id, &presented, tokens, now)?;
         let code = grant
             .state
             .code
             .clone()
             .ok_or(GrantRejection::Invalid("refresh token"))?;
+        let scopes = narrow_scope(&code.scopes).ok_or(GrantRejection::ScopeExceeded)?;
+        let binding = if token.session_over {
+            AccessTokenBinding::OfflineGrant
+        } else {
+            AccessTokenBinding::Session
+        };
+        let as_set = |scopes: &[String]| scopes.iter().cloned().collect::<BTreeSet<_>>();
+        let narrowed = (as_set(&scopes) != as_set(&code.scopes)).then(|| scopes.clone());
+        let (tokens, access_token, refresh_token) =
+            self.new_tokens(&token.grant_id, &app.config, binding, narrowed, now);
+        let events = grant.state.refresh(client_id, &presented, tokens, now)?;
         self.issue_tokens(instance_id, app, &grant, &events, &code)
             .await
             .map_err(|error| match error {
@@ -1096,6 +1190,7 @@ impl Domain {
         Ok(IssuedTokens {
             grant_id: token.grant_id,
             code,
+            scopes,
             access_token,
             expires_in: app.config.access_token_lifetime_secs,
             refresh_token,
@@ -1277,6 +1372,8 @@ impl Domain {
         &self,
         grant_id: &str,
         config: &OidcConfig,
+        access_token_binding: AccessTokenBinding,
+        access_token_scopes: Option<Vec<String>>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> (TokensIssued, String, Option<String>) {
         let access_token = grant_token(grant_id);
@@ -1288,6 +1385,8 @@ impl Domain {
             access_token_hash: admin_token::hash_token(&access_token),
             access_expires_at: now
                 + chrono::Duration::seconds(i64::from(config.access_token_lifetime_secs)),
+            access_token_binding,
+            access_token_scopes,
             refresh_token_hash: refresh_token.as_deref().map(admin_token::hash_token),
             refresh_expires_at: refresh_token.as_ref().map(|_| {
                 now + chrono::Duration::seconds(i64::from(config.refresh_token_lifetime_secs))

@@ -28,6 +28,7 @@ async fn set_up(store: Arc<dyn EventStore>) -> (Domain, AdminPrincipal) {
         .setup(&SetupRequest {
             external_url: "http://localhost:8080".into(),
             initial_admin_token: None,
+            display_name: None,
         })
         .await
         .unwrap()

@@ -25,10 +25,21 @@ fn domain(store: Arc<dyn EventStore>, system_features: SystemFeatures) -> Domain
     )
 }
 
+/// Whether a token the domain issued is active now.
+async fn is_active(domain: &Domain, instance: &str, token: &str) -> bool {
+    domain
+        .token(instance, token)
+        .await
+        .unwrap()
+        .expect("a token the domain issued")
+        .1
+}
+
 fn request(url: &str, token: Option<&str>) -> SetupRequest {
     SetupRequest {
         external_url: url.into(),
         initial_admin_token: token.map(Into::into),
+        display_name: None,
     }
 }
 
@@ -724,12 +735,7 @@ mod grants {
             .unwrap();
         assert_eq!(tokens.code.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
         assert!(
-            domain
-                .token(&instance, &tokens.access_token)
-                .await
-                .unwrap()
-                .unwrap()
-                .1,
+            is_active(&domain, &instance, &tokens.access_token).await,
             "access token is active"
         );
 
@@ -741,15 +747,11 @@ mod grants {
                 .is_err()
         );
         assert!(
-            !domain
-                .token(&instance, &tokens.access_token)
-                .await
-                .unwrap()
-                .unwrap()
-                .1,
+            !is_active(&domain, &instance, &tokens.access_token).await,
             "revoked by the replay"
         );
 
+        let same_scope = |granted: &[String]| Some(granted.to_vec());
         // Refresh tokens rotate; the old one stops working and its replay revokes the grant.
         let code = domain
             .issue_code(&instance, request(&["openid"]))
@@ -760,19 +762,34 @@ mod grants {
             .await
             .unwrap();
         let refreshed = domain
-            .refresh(&instance, &app, first.refresh_token.as_deref().unwrap())
+            .refresh(
+                &instance,
+                &app,
+                first.refresh_token.as_deref().unwrap(),
+                &same_scope,
+            )
             .await
             .unwrap();
         assert_ne!(refreshed.access_token, first.access_token);
         assert!(
             domain
-                .refresh(&instance, &app, first.refresh_token.as_deref().unwrap())
+                .refresh(
+                    &instance,
+                    &app,
+                    first.refresh_token.as_deref().unwrap(),
+                    &same_scope
+                )
                 .await
                 .is_err()
         );
         assert!(
             domain
-                .refresh(&instance, &app, refreshed.refresh_token.as_deref().unwrap())
+                .refresh(
+                    &instance,
+                    &app,
+                    refreshed.refresh_token.as_deref().unwrap(),
+                    &same_scope
+                )
                 .await
                 .is_err()
         );
@@ -804,25 +821,34 @@ mod grants {
             )
             .await
             .unwrap();
-        assert!(
-            !domain
-                .token(&instance, &online.access_token)
-                .await
-                .unwrap()
-                .unwrap()
-                .1
-        );
+        assert!(!is_active(&domain, &instance, &online.access_token).await);
         assert!(
             domain
-                .refresh(&instance, &app, online.refresh_token.as_deref().unwrap())
+                .refresh(
+                    &instance,
+                    &app,
+                    online.refresh_token.as_deref().unwrap(),
+                    &same_scope
+                )
                 .await
                 .is_err()
         );
         assert!(
-            domain
-                .refresh(&instance, &app, offline.refresh_token.as_deref().unwrap())
-                .await
-                .is_ok()
+            !is_active(&domain, &instance, &offline.access_token).await,
+            "an access token dies with its session, offline_access or not"
+        );
+        let offline = domain
+            .refresh(
+                &instance,
+                &app,
+                offline.refresh_token.as_deref().unwrap(),
+                &same_scope,
+            )
+            .await
+            .expect("an offline refresh token outlives the session");
+        assert!(
+            is_active(&domain, &instance, &offline.access_token).await,
+            "bound to the offline grant, not to the ended session"
         );
 
         // Revocation (RFC 7009) by the owning client only.
@@ -830,26 +856,12 @@ mod grants {
             .revoke_token(&instance, "someone-else", &offline.access_token)
             .await
             .unwrap();
-        assert!(
-            domain
-                .token(&instance, &offline.access_token)
-                .await
-                .unwrap()
-                .unwrap()
-                .1
-        );
+        assert!(is_active(&domain, &instance, &offline.access_token).await);
         domain
             .revoke_token(&instance, &app.client_id, &offline.access_token)
             .await
             .unwrap();
-        assert!(
-            !domain
-                .token(&instance, &offline.access_token)
-                .await
-                .unwrap()
-                .unwrap()
-                .1
-        );
+        assert!(!is_active(&domain, &instance, &offline.access_token).await);
     }
 
     async fn applications_with_a_back_channel_uri_are_registered_once_per_session(h: Harness) {
@@ -884,7 +896,11 @@ mod grants {
                 .unwrap()
                 .0
         };
-        // Feature off: nothing is registered.
+        // Feature switched off for the instance (it is on by default): nothing is registered.
+        domain
+            .set_feature(&admin, Feature::BackChannelLogout, false)
+            .await
+            .unwrap();
         let session = sign_in().await;
         tokens_for(&domain, &session, &first).await;
         let logout = domain

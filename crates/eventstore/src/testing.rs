@@ -23,12 +23,15 @@ pub enum Scratch {
         url: String,
         /// The schema created for the test.
         schema: String,
+        /// A temporary directory for whatever a server keeps beside the database (its master
+        /// key file), so no test writes into the working directory.
+        dir: tempfile::TempDir,
     },
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Scratch::Postgres { url, schema } = self {
+        if let Scratch::Postgres { url, schema, .. } = self {
             let (url, schema) = (url.clone(), schema.clone());
             // Drop cannot await; a short-lived runtime on its own thread removes the schema.
             let _ = std::thread::spawn(move || {
@@ -62,7 +65,7 @@ impl Harness {
     /// The PostgreSQL URL of this harness' schema, for a server to connect to.
     pub fn postgres_url(&self) -> Option<String> {
         match &self.scratch {
-            Scratch::Postgres { url, schema } => {
+            Scratch::Postgres { url, schema, .. } => {
                 let separator = if url.contains('?') { '&' } else { '?' };
                 Some(format!("{url}{separator}options[search_path]={schema}"))
             }
@@ -70,11 +73,11 @@ impl Harness {
         }
     }
 
-    /// The temporary directory of a SQLite harness, for a server's data directory.
-    pub fn data_dir(&self) -> Option<&std::path::Path> {
+    /// The harness' temporary directory, for a server's data directory (on PostgreSQL it
+    /// holds only the master key file). Tests never write into the working directory.
+    pub fn data_dir(&self) -> &std::path::Path {
         match &self.scratch {
-            Scratch::Sqlite(dir) => Some(dir.path()),
-            Scratch::Postgres { .. } => None,
+            Scratch::Sqlite(dir) | Scratch::Postgres { dir, .. } => dir.path(),
         }
     }
 }
@@ -147,7 +150,11 @@ pub async fn postgres() -> Option<Harness> {
     Some(Harness {
         store: reopen.open().await.unwrap(),
         reopen,
-        scratch: Scratch::Postgres { url, schema },
+        scratch: Scratch::Postgres {
+            url,
+            schema,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        },
     })
 }
 

@@ -390,17 +390,12 @@ fn parse_max_age(params: &Params) -> Result<Option<u64>, OAuthError> {
 mod tests {
     use super::*;
     use crate::client::tests::{native_client, web_client};
+    use crate::params::tests::pairs;
 
     /// Raw request pairs.
     type Raw = Vec<(String, String)>;
 
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect()
-    }
 
     /// A valid request from the web client, with `changes` applied: a pair replaces the
     /// parameter of that name (an empty value removes it) or is appended if new.

@@ -73,6 +73,15 @@ impl TokenEndpointAuthMethod {
             TokenEndpointAuthMethod::None => "none",
         }
     }
+
+    /// Whether the method presents a client secret (either secret method does).
+    pub fn uses_secret(self) -> bool {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic
+            | TokenEndpointAuthMethod::ClientSecretPost => true,
+            TokenEndpointAuthMethod::None => false,
+        }
+    }
 }
 
 /// A registered client, as far as the protocol rules are concerned.
@@ -88,7 +97,8 @@ pub struct ClientPolicy {
     pub client_type: ClientType,
     /// Grant types the client may use.
     pub grant_types: Vec<GrantType>,
-    /// The one way this client authenticates at the token endpoint.
+    /// How this client prefers to authenticate at the token endpoint; either secret method
+    /// is accepted from a client with a secret.
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// Whether authorization requests must carry a PKCE challenge even from a confidential
     /// client (public clients always must).

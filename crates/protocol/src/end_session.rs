@@ -238,12 +238,7 @@ fn confirmation(
 mod tests {
     use super::*;
     use crate::client::tests::{native_client, web_client};
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect()
-    }
+    use crate::params::tests::pairs;
 
     fn hint(aud: &[&str], azp: Option<&str>, sid: Option<&str>) -> VerifiedIdTokenHint {
         VerifiedIdTokenHint {

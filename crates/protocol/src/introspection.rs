@@ -100,14 +100,9 @@ impl IntrospectionResponse {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use crate::params::tests::pairs;
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect()
-    }
 
     #[test]
     fn introspection_request_table() {

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod authorize;
+pub mod bearer;
 pub mod claims;
 pub mod client;
 pub mod discovery;

@@ -126,10 +126,11 @@ pub fn parse_form_urlencoded(input: &str) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// Owned pairs from a literal list, as parsed bodies and queries arrive.
+    pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect()

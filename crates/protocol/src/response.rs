@@ -26,9 +26,13 @@ impl ResponseMode {
     }
 }
 
-/// The script that submits a form-post page. The server may allow exactly this script in its
-/// Content-Security-Policy by hash instead of allowing every inline script.
-pub const AUTO_SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
+/// The script that submits a form-post page. The server serves it at [`AUTO_SUBMIT_SCRIPT_PATH`]
+/// so the page loads it from its own origin and the Content-Security-Policy needs to allow no
+/// inline script at all.
+pub const AUTO_SUBMIT_SCRIPT: &str = "document.forms[0].submit();\n";
+
+/// Where the server serves [`AUTO_SUBMIT_SCRIPT`].
+pub const AUTO_SUBMIT_SCRIPT_PATH: &str = "/assets/form-post.js";
 
 /// An authorization response ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +154,7 @@ pub fn form_post_page(action: &str, params: &[(&str, &str)]) -> String {
          <noscript><p>JavaScript is off. Press Continue to go on.</p>\
          <button type=\"submit\">Continue</button></noscript>\n\
          </form>\n\
-         <script>{AUTO_SUBMIT_SCRIPT}</script>\n\
+         <script src=\"{AUTO_SUBMIT_SCRIPT_PATH}\"></script>\n\
          </body>\n\
          </html>\n",
         action = escape_html(action),
@@ -309,9 +313,12 @@ mod tests {
         assert!(html.contains("<input type=\"hidden\" name=\"iss\" value=\"https://op.example\">"));
         assert!(html.contains("<noscript>"));
         assert!(html.contains("<button type=\"submit\">Continue</button>"));
-        assert!(html.contains(&format!("<script>{AUTO_SUBMIT_SCRIPT}</script>")));
-        // The only script on the page is ours.
-        assert_eq!(html.matches("<script>").count(), 1);
+        assert!(html.contains(&format!(
+            "<script src=\"{AUTO_SUBMIT_SCRIPT_PATH}\"></script>"
+        )));
+        // The only script on the page is ours, and none is inline.
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(!html.contains("<script>"));
     }
 
     #[test]

@@ -78,12 +78,7 @@ impl RevocationRequest {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect()
-    }
+    use crate::params::tests::pairs;
 
     #[test]
     fn revocation_request_table() {

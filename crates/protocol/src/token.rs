@@ -80,22 +80,31 @@ impl ClientAuthentication {
         }
     }
 
-    /// Checks that `client` is the client named and that it authenticated with its registered
-    /// method; the server then verifies the secret. Anything else is `invalid_client`.
+    /// Checks that `client` is the client named and that it authenticated the way its type
+    /// allows; the server then verifies the secret. Anything else is `invalid_client`.
+    ///
+    /// A client registered with a secret may present it either way (HTTP Basic or in the
+    /// body), as oidc-provider and Keycloak accept: client libraries pick one by default
+    /// (openid-client v6 posts it, most others send Basic) and the registered
+    /// `token_endpoint_auth_method` only says which one the client prefers. A public client
+    /// must send no secret, and a client with a secret must send it.
     pub fn check_method(&self, client: &ClientPolicy) -> Result<(), OAuthError> {
         if client.client_id != self.client_id() {
             return Err(OAuthError::new(ErrorCode::InvalidClient, "unknown client"));
         }
-        if client.token_endpoint_auth_method != self.method() {
-            return Err(OAuthError::new(
+        let registered = client.token_endpoint_auth_method;
+        match (registered.uses_secret(), self.method().uses_secret()) {
+            (true, true) | (false, false) => Ok(()),
+            (true, false) => Err(OAuthError::new(
                 ErrorCode::InvalidClient,
-                format!(
-                    "the client must authenticate with {}",
-                    client.token_endpoint_auth_method.as_str()
-                ),
-            ));
+                "the client has a secret: authenticate with client_secret_basic or \
+                 client_secret_post",
+            )),
+            (false, true) => Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "the client is public and has no secret: send only client_id",
+            )),
         }
-        Ok(())
     }
 }
 
@@ -404,17 +413,12 @@ impl TokenResponse {
 mod tests {
     use super::*;
     use crate::client::tests::{native_client, web_client};
+    use crate::params::tests::pairs;
 
     /// Form pairs as written in a table.
     type Form<'a> = Vec<(&'a str, &'a str)>;
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect()
-    }
 
     fn basic(user_pass: &str) -> String {
         format!("Basic {}", STANDARD.encode(user_pass))
@@ -537,8 +541,8 @@ mod tests {
     }
 
     #[test]
-    fn check_method_requires_the_registered_method() {
-        let web = web_client();
+    fn check_method_accepts_either_secret_method_for_a_client_with_a_secret() {
+        let mut web = web_client();
         let basic_auth = ClientAuthentication::ClientSecretBasic {
             client_id: "web".into(),
             client_secret: "s".into(),
@@ -550,14 +554,20 @@ mod tests {
         let none_auth = ClientAuthentication::None {
             client_id: "web".into(),
         };
-        assert_eq!(basic_auth.check_method(&web), Ok(()));
-        assert_eq!(basic_auth.client_secret(), Some("s"));
-        for auth in [post_auth, none_auth] {
+        for registered in [
+            TokenEndpointAuthMethod::ClientSecretBasic,
+            TokenEndpointAuthMethod::ClientSecretPost,
+        ] {
+            web.token_endpoint_auth_method = registered;
+            assert_eq!(basic_auth.check_method(&web), Ok(()), "{registered:?}");
+            assert_eq!(post_auth.check_method(&web), Ok(()), "{registered:?}");
             assert_eq!(
-                auth.check_method(&web).unwrap_err().code,
-                ErrorCode::InvalidClient
+                none_auth.check_method(&web).unwrap_err().code,
+                ErrorCode::InvalidClient,
+                "{registered:?}"
             );
         }
+        assert_eq!(basic_auth.client_secret(), Some("s"));
         let native = ClientAuthentication::None {
             client_id: "native".into(),
         };
@@ -566,6 +576,26 @@ mod tests {
         assert_eq!(
             native.check_method(&web).unwrap_err().code,
             ErrorCode::InvalidClient
+        );
+        for secret_auth in [
+            ClientAuthentication::ClientSecretBasic {
+                client_id: "native".into(),
+                client_secret: "s".into(),
+            },
+            ClientAuthentication::ClientSecretPost {
+                client_id: "native".into(),
+                client_secret: "s".into(),
+            },
+        ] {
+            assert_eq!(
+                secret_auth.check_method(&native_client()).unwrap_err().code,
+                ErrorCode::InvalidClient
+            );
+        }
+        assert_eq!(
+            basic_auth.check_method(&native_client()).unwrap_err().code,
+            ErrorCode::InvalidClient,
+            "another client's name"
         );
     }
 

@@ -58,6 +58,7 @@ pub struct BackChannelConfig {
     pub end_session_wait_ms: u64,
     /// Special-use networks (CIDR, e.g. `10.0.0.0/8`) deliveries may reach anyway. Unset
     /// means loopback only, and only when the external URL is on localhost (development).
+    #[serde(deserialize_with = "list_setting::optional")]
     pub allowed_networks: Option<Vec<String>>,
 }
 
@@ -182,6 +183,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The URL applications reach the default instance on: its issuer.
     pub external_url: String,
+    /// The default instance's name on the pages people see; unset shows the issuer's host.
+    pub display_name: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -189,6 +192,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             external_url: "http://localhost:8080".into(),
+            display_name: None,
         }
     }
 }
@@ -274,6 +278,42 @@ impl Default for ProjectionConfig {
     }
 }
 
+/// List-valued settings: a TOML array in the file, or one comma-separated string (the only
+/// form an environment variable can carry), e.g. `10.0.0.0/8,fd00::/8`.
+mod list_setting {
+    use serde::{Deserialize, Deserializer};
+
+    /// Every list-valued setting, as `section.key`; the tests check each one's two forms.
+    #[cfg(test)]
+    pub const ALL: &[&str] = &["back_channel.allowed_networks"];
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Items(Vec<String>),
+        CommaSeparated(String),
+    }
+
+    /// Reads an optional list given either way; items are trimmed and empty items dropped, so
+    /// an empty variable is an empty list.
+    pub fn optional<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<String>>, D::Error> {
+        let items = match Option::<Given>::deserialize(deserializer)? {
+            None => return Ok(None),
+            Some(Given::Items(items)) => items,
+            Some(Given::CommaSeparated(joined)) => joined.split(',').map(str::to_owned).collect(),
+        };
+        Ok(Some(
+            items
+                .into_iter()
+                .map(|item| item.trim().to_owned())
+                .filter(|item| !item.is_empty())
+                .collect(),
+        ))
+    }
+}
+
 /// A configuration problem, naming the setting and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -331,6 +371,10 @@ impl Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         self.server.external_url = normalize_external_url(&self.server.external_url)
             .map_err(|reason| invalid("server.external_url", reason))?;
+        if let Some(name) = &self.server.display_name {
+            domain::instance::Instance::check_display_name(name)
+                .map_err(|error| invalid("server.display_name", error.to_string()))?;
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -430,6 +474,52 @@ mod tests {
                 expected.map_err(drop),
                 "{raw}"
             );
+        }
+    }
+
+    /// The value of list setting `key` in a loaded configuration.
+    fn list_value(config: &Config, key: &str) -> Option<Vec<String>> {
+        match key {
+            "back_channel.allowed_networks" => config.back_channel.allowed_networks.clone(),
+            other => panic!("list setting {other} is missing from this test"),
+        }
+    }
+
+    #[test]
+    // The closure's error type is figment's own (`Jail::expect_with` fixes the signature).
+    #[allow(clippy::result_large_err)]
+    fn every_list_setting_takes_a_comma_separated_variable_and_a_toml_array() {
+        for key in list_setting::ALL {
+            let (section, name) = key.split_once('.').unwrap();
+            let variable = format!("{ENV_PREFIX}{section}__{name}").to_ascii_uppercase();
+            let expected = Some(vec!["127.0.0.0/8".to_owned(), "10.0.0.0/8".to_owned()]);
+            figment::Jail::expect_with(|jail| {
+                jail.set_env(&variable, "127.0.0.0/8, 10.0.0.0/8");
+                let config = Config::load(None).map_err(|error| error.to_string())?;
+                assert_eq!(list_value(&config, key), expected, "{variable}");
+
+                jail.set_env(&variable, "127.0.0.0/8");
+                let config = Config::load(None).map_err(|error| error.to_string())?;
+                assert_eq!(
+                    list_value(&config, key),
+                    Some(vec!["127.0.0.0/8".to_owned()]),
+                    "{variable} with one item"
+                );
+
+                jail.set_env(&variable, "");
+                let config = Config::load(None).map_err(|error| error.to_string())?;
+                assert_eq!(list_value(&config, key), Some(vec![]), "{variable} empty");
+
+                jail.clear_env();
+                jail.create_file(
+                    "portcullis.toml",
+                    &format!("[{section}]\n{name} = [\"127.0.0.0/8\", \"10.0.0.0/8\"]\n"),
+                )?;
+                let config = Config::load(Some(Path::new("portcullis.toml")))
+                    .map_err(|error| error.to_string())?;
+                assert_eq!(list_value(&config, key), expected, "{key} as a TOML array");
+                Ok(())
+            });
         }
     }
 

@@ -274,6 +274,7 @@ mod tests {
             .setup(&SetupRequest {
                 external_url: "http://localhost:8080".into(),
                 initial_admin_token: None,
+                display_name: None,
             })
             .await
             .unwrap();

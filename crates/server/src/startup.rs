@@ -109,6 +109,7 @@ impl RunningServer {
             .setup(&SetupRequest {
                 external_url: config.server.external_url.clone(),
                 initial_admin_token: config.admin.initial_token.clone(),
+                display_name: config.server.display_name.clone(),
             })
             .await
             .context("first-start setup failed")?;
@@ -179,10 +180,20 @@ impl RunningServer {
                 })
                 .await
         });
+        // The default instance's value, so a first start says whether applications are told.
+        let back_channel_logout = domain
+            .feature(
+                &setup.instance.instance_id,
+                domain::Feature::BackChannelLogout,
+            )
+            .await
+            .context("cannot read the back_channel_logout feature")?
+            .effective;
         tracing::info!(
             address = %local_addr,
             issuer = %setup.instance.external_url,
             store = backend,
+            back_channel_logout,
             startup_ms = started.elapsed().as_millis() as u64,
             "listening"
         );

@@ -138,16 +138,8 @@ fn config(h: &Harness, back_channel_logout: bool) -> Config {
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.initial_token = Some(TOKEN.into());
     config.features.back_channel_logout = back_channel_logout;
-    match h.postgres_url() {
-        Some(url) => {
-            config.database.url = Some(url);
-            config.database.data_dir =
-                h.data_dir().map(|dir| dir.join("data")).unwrap_or_else(|| {
-                    std::env::temp_dir().join(format!("pc-bcl-{}", std::process::id()))
-                });
-        }
-        None => config.database.data_dir = h.data_dir().unwrap().join("data"),
-    }
+    config.database.url = h.postgres_url();
+    config.database.data_dir = h.data_dir().join("data");
     config
 }
 
@@ -346,7 +338,9 @@ async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h:
         "{}",
         ended.status()
     );
-    let origin = browser.base.clone();
+    // The request came in on 127.0.0.1, not the instance's own localhost: the tokens name the
+    // instance's issuer, which relying parties can verify.
+    let origin = server.external_url.clone();
     let mut received = receiver.next(3).await;
     received.sort();
     let names: Vec<&str> = received.iter().map(|(name, ..)| name.as_str()).collect();
@@ -882,7 +876,8 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> std::process::Command 
 }
 
 /// Deactivating or removing a user ends their sessions like any other end: each application
-/// gets a logout token whose issuer is the origin the admin request came in on.
+/// gets a logout token whose issuer is the instance's (the admin request came in on another
+/// host).
 #[tokio::test]
 async fn deactivating_or_removing_a_user_notifies_their_applications() {
     let h = eventstore::testing::sqlite().await;
@@ -890,7 +885,7 @@ async fn deactivating_or_removing_a_user_notifies_their_applications() {
     let (server, apps) = arrange(&h, true, &receiver, &[("app", "ES256", true)]).await;
     let http = reqwest::Client::new();
     let base = format!("http://{}", server.local_addr);
-    let origin = format!("http://127.0.0.1:{}", server.local_addr.port());
+    let origin = server.external_url.clone();
     let user = user_id(&server).await;
     for action in ["deactivate", "remove"] {
         sign_in_to_all(&server, &apps).await;

@@ -55,6 +55,11 @@ fn first_start_creates_the_store_and_shows_the_token_once() {
         log.iter().any(|line| line.contains("store=\"sqlite\"")),
         "{log:#?}"
     );
+    assert!(
+        log.iter()
+            .any(|line| line.contains("listening") && line.contains("back_channel_logout=true")),
+        "a first start says applications are told of logouts: {log:#?}"
+    );
 
     let mut second = Process::spawn({
         let mut command = portcullis(dir.path(), &[]);
@@ -138,6 +143,14 @@ fn bad_settings_fail_with_one_line_naming_them() {
             "admin.initial_token",
         ),
         (
+            &[(
+                "PORTCULLIS_BACK_CHANNEL__ALLOWED_NETWORKS",
+                "127.0.0.0/8,nonsense",
+            )],
+            &["start"],
+            "back_channel.allowed_networks",
+        ),
+        (
             &[("PORTCULLIS_LOG__LEVEL", "info,[")],
             &["start"],
             "log.level",
@@ -157,6 +170,24 @@ fn bad_settings_fail_with_one_line_naming_them() {
         );
     }
     assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn a_list_setting_is_read_from_a_comma_separated_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut process = Process::spawn({
+        let mut command = portcullis(
+            dir.path(),
+            &[(
+                "PORTCULLIS_BACK_CHANNEL__ALLOWED_NETWORKS",
+                "127.0.0.0/8, 10.0.0.0/8",
+            )],
+        );
+        command.arg("start");
+        command
+    });
+    assert_eq!(readyz(&process.address()), 200);
+    process.stop();
 }
 
 #[test]

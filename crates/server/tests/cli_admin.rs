@@ -17,7 +17,7 @@ async fn start(h: &Harness) -> RunningServer {
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.initial_token = Some(TOKEN.into());
     config.projections.poll_interval_ms = 100;
-    config.database.data_dir = h.data_dir().unwrap().join("data");
+    config.database.data_dir = h.data_dir().join("data");
     RunningServer::start(config).await.unwrap()
 }
 

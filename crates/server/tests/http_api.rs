@@ -15,10 +15,8 @@ fn config(h: &Harness) -> Config {
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.initial_token = Some(TOKEN.into());
     config.projections.poll_interval_ms = 100;
-    match h.postgres_url() {
-        Some(url) => config.database.url = Some(url),
-        None => config.database.data_dir = h.data_dir().unwrap().join("data"),
-    }
+    config.database.url = h.postgres_url();
+    config.database.data_dir = h.data_dir().join("data");
     config
 }
 
@@ -89,15 +87,44 @@ async fn health_and_readiness(h: Harness) {
     server.stop().await.unwrap();
 }
 
+/// What discovery says of back-channel logout: both flags, or neither.
+async fn backchannel_published(client: &Client) -> bool {
+    let (status, discovery) = client
+        .send(
+            reqwest::Method::GET,
+            "/.well-known/openid-configuration",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let supported = discovery.get("backchannel_logout_supported").cloned();
+    assert_eq!(
+        supported,
+        discovery
+            .get("backchannel_logout_session_supported")
+            .cloned()
+    );
+    match supported {
+        Some(Value::Bool(true)) => true,
+        None => false,
+        other => panic!("backchannel_logout_supported is {other:?}"),
+    }
+}
+
 async fn features_can_be_set_and_reset(h: Harness) {
     let server = RunningServer::start(config(&h)).await.unwrap();
     let client = Client::new(&server);
+    assert!(
+        backchannel_published(&client).await,
+        "a fresh server publishes back-channel logout"
+    );
     let (status, list) = client.get("/admin/v1/features").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         list["features"],
         json!([
-            {"name": "back_channel_logout", "system": false, "instance": null, "effective": false},
+            {"name": "back_channel_logout", "system": true, "instance": null, "effective": true},
             {"name": "back_channel_logout_allow_http", "system": true, "instance": null, "effective": true}
         ])
     );
@@ -107,18 +134,22 @@ async fn features_can_be_set_and_reset(h: Harness) {
             reqwest::Method::PUT,
             "/admin/v1/features/back_channel_logout",
             Some(TOKEN),
-            Some(r#"{"enabled": true}"#),
+            Some(r#"{"enabled": false}"#),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         set,
-        json!({"name": "back_channel_logout", "system": false, "instance": true, "effective": true})
+        json!({"name": "back_channel_logout", "system": true, "instance": false, "effective": false})
     );
     // Read-your-writes: the very next read shows it.
     assert_eq!(
         client.get("/admin/v1/features/back_channel_logout").await.1,
         set
+    );
+    assert!(
+        !backchannel_published(&client).await,
+        "an instance switched off no longer publishes it"
     );
 
     let (status, reset) = client
@@ -130,8 +161,13 @@ async fn features_can_be_set_and_reset(h: Harness) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(reset["effective"], json!(false));
+    assert_eq!(
+        reset["effective"],
+        json!(true),
+        "the system value applies again"
+    );
     assert_eq!(reset["instance"], Value::Null);
+    assert!(backchannel_published(&client).await);
     server.stop().await.unwrap();
 }
 
@@ -219,23 +255,23 @@ async fn bad_requests_name_what_is_wrong(h: Harness) {
 
 async fn system_feature_comes_from_config(h: Harness) {
     let mut config = config(&h);
-    config.features.back_channel_logout = true;
+    config.features.back_channel_logout = false;
     let server = RunningServer::start(config).await.unwrap();
     let client = Client::new(&server);
     let (_, feature) = client.get("/admin/v1/features/back_channel_logout").await;
     assert_eq!(
         feature,
-        json!({"name": "back_channel_logout", "system": true, "instance": null, "effective": true})
+        json!({"name": "back_channel_logout", "system": false, "instance": null, "effective": false})
     );
-    let (_, off) = client
+    let (_, on) = client
         .send(
             reqwest::Method::PUT,
             "/admin/v1/features/back_channel_logout",
             Some(TOKEN),
-            Some(r#"{"enabled": false}"#),
+            Some(r#"{"enabled": true}"#),
         )
         .await;
-    assert_eq!(off["effective"], json!(false), "the instance value wins");
+    assert_eq!(on["effective"], json!(true), "the instance value wins");
     server.stop().await.unwrap();
 }
 
@@ -247,7 +283,7 @@ async fn state_survives_a_restart(h: Harness) {
             reqwest::Method::PUT,
             "/admin/v1/features/back_channel_logout",
             Some(TOKEN),
-            Some(r#"{"enabled": true}"#),
+            Some(r#"{"enabled": false}"#),
         )
         .await;
     let instance = client.get("/admin/v1/features").await.1["instance_id"].clone();
@@ -258,7 +294,7 @@ async fn state_survives_a_restart(h: Harness) {
     let client = Client::new(&second);
     let (_, list) = client.get("/admin/v1/features").await;
     assert_eq!(list["instance_id"], instance);
-    assert_eq!(list["features"][0]["instance"], json!(true));
+    assert_eq!(list["features"][0]["instance"], json!(false));
     second.stop().await.unwrap();
 }
 
@@ -285,13 +321,13 @@ async fn replicas_share_one_postgres_database() {
             reqwest::Method::PUT,
             "/admin/v1/features/back_channel_logout",
             Some(TOKEN),
-            Some(r#"{"enabled": true}"#),
+            Some(r#"{"enabled": false}"#),
         )
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (_, feature) = client_b.get("/admin/v1/features/back_channel_logout").await;
-        if feature["effective"] == json!(true) {
+        if feature["effective"] == json!(false) {
             break;
         }
         assert!(

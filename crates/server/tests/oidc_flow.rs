@@ -3,43 +3,17 @@
 
 mod common;
 
-use common::{Browser, form, hidden_field, location, query_of};
-use domain::application::OidcConfig;
+use common::{Browser, TOKEN, config, form, hidden_field, location, oidc_config, query_of};
 use domain::{NewUser, Profile};
 use eventstore::testing::Harness;
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
-use server::{Config, RunningServer};
+use server::RunningServer;
 
-const TOKEN: &str = "test-admin-token-0123456789abcdef";
 const CALLBACK: &str = "https://app.example.com/callback";
 /// RFC 7636 Appendix B.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-fn config(h: &Harness) -> Config {
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".parse().unwrap();
-    config.admin.initial_token = Some(TOKEN.into());
-    match h.postgres_url() {
-        Some(url) => {
-            config.database.url = Some(url);
-            config.database.data_dir = std::env::temp_dir().join(format!("pc-{}", uuid_like()));
-        }
-        None => config.database.data_dir = h.data_dir().unwrap().join("data"),
-    }
-    config
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
 
 fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
@@ -78,19 +52,11 @@ async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
         )
         .await
         .unwrap();
-    let app_config: OidcConfig = serde_json::from_value(serde_json::json!({
+    let app_config = oidc_config(serde_json::json!({
         "name": "Example App",
-        "client_type": "confidential",
-        "auth_method": "client_secret_basic",
         "redirect_uris": [CALLBACK],
         "post_logout_redirect_uris": ["https://app.example.com/signed-out"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "id_token_signing_alg": "ES256",
-        "access_token_lifetime_secs": 3600,
-        "id_token_lifetime_secs": 600,
-        "refresh_token_lifetime_secs": 86400
-    }))
-    .unwrap();
+    }));
     let (app, secret) = domain.add_application(&admin, app_config).await.unwrap();
     let secret = secret.unwrap();
     let mut browser = Browser::new(&server);
@@ -445,7 +411,11 @@ async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
         .unwrap();
     let ended: serde_json::Value = serde_json::from_str(&events.last().unwrap().payload).unwrap();
     assert_eq!(ended["reason"], "rp_initiated_logout");
-    assert_eq!(ended["triggered_at_origin"], browser.base.as_str());
+    assert_eq!(
+        ended["triggered_at_origin"],
+        issuer.as_str(),
+        "the request came in on 127.0.0.1, not the instance's own host: its issuer is recorded"
+    );
     let response = browser
         .get(&authorize_path(&app.client_id, &[("prompt", "none")]))
         .await;

@@ -1,6 +1,8 @@
 //! The whole flow driven by an OpenID Connect client library we did not write (the
 //! `openidconnect` crate): discovery, authorization with PKCE, sign-in, code exchange, ID token
 //! signature and claims against the published JWKS, UserInfo, refresh, and RP-initiated logout.
+//! The client authenticates with the library's default (HTTP Basic) and with a secret in the
+//! body (openid-client's default), each against an application registered the other way.
 
 mod common;
 
@@ -11,7 +13,7 @@ use domain::application::OidcConfig;
 use domain::{NewUser, Profile};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest,
+    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest,
     HttpResponse, IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
 };
@@ -43,12 +45,17 @@ async fn http_client(request: HttpRequest) -> Result<HttpResponse, reqwest::Erro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_client_library_completes_the_flow() {
-    for alg in ["RS256", "ES256"] {
-        run_flow(alg).await;
+    let cases = [
+        ("RS256", "client_secret_basic", AuthType::BasicAuth),
+        ("ES256", "client_secret_post", AuthType::BasicAuth),
+        ("ES256", "client_secret_basic", AuthType::RequestBody),
+    ];
+    for (alg, registered, library_auth) in cases {
+        run_flow(alg, registered, library_auth).await;
     }
 }
 
-async fn run_flow(alg: &str) {
+async fn run_flow(alg: &str, registered_auth_method: &str, library_auth: AuthType) {
     let h = eventstore::testing::sqlite().await;
     // The issuer must be the very URL the client discovers from.
     let port = TcpListener::bind("127.0.0.1:0")
@@ -60,7 +67,7 @@ async fn run_flow(alg: &str) {
     config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
     config.server.external_url = format!("http://127.0.0.1:{port}");
     config.admin.initial_token = Some(TOKEN.into());
-    config.database.data_dir = h.data_dir().unwrap().join("data");
+    config.database.data_dir = h.data_dir().join("data");
     let server = RunningServer::start(config).await.unwrap();
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
@@ -84,7 +91,7 @@ async fn run_flow(alg: &str) {
     let app_config: OidcConfig = serde_json::from_value(serde_json::json!({
         "name": "Library App",
         "client_type": "confidential",
-        "auth_method": "client_secret_basic",
+        "auth_method": registered_auth_method,
         "redirect_uris": [CALLBACK],
         "post_logout_redirect_uris": [SIGNED_OUT],
         "grant_types": ["authorization_code", "refresh_token"],
@@ -110,7 +117,8 @@ async fn run_flow(alg: &str) {
         ClientId::new(app.client_id.clone()),
         secret.map(ClientSecret::new),
     )
-    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap())
+    .set_auth_type(library_auth.clone());
 
     let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize_url, state, nonce) = client
@@ -136,7 +144,9 @@ async fn run_flow(alg: &str) {
         .set_pkce_verifier(pkce_verifier)
         .request_async(&http_client)
         .await
-        .expect("code exchange");
+        .unwrap_or_else(|error| {
+            panic!("code exchange with {library_auth:?}, registered {registered_auth_method}: {error:?}")
+        });
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = client
         .id_token_verifier()

@@ -1,10 +1,13 @@
 //! OIDC grants: what one authorization issued to one client in one session — the code, then
 //! access and refresh tokens (refresh tokens rotate on use).
 //!
-//! A grant's tokens are valid only while the grant is not revoked, has not expired, and either
-//! was granted `offline_access` or its session is still live. That last rule is checked when a
-//! token is used (see `TokenView`), so ending a session needs no event per token and no
-//! token issued at the same moment can slip past it.
+//! A grant's tokens are valid only while the grant is not revoked and they have not expired.
+//! Codes and access tokens issued while the session was live die with the session, whatever
+//! the scope; refresh tokens die with it unless the grant has `offline_access` (Back-Channel
+//! Logout 1.0 §2.7), and an access token such a refresh issues after the session ended is
+//! bound to the offline grant instead. The session rule is checked when a token is used (see
+//! `TokenView`), so ending a session needs no event per token and no token issued at the same
+//! moment can slip past it.
 //!
 //! Every code and token starts with its grant's id, so using one reads the grant's own events
 //! from the log (always current) instead of a read model: the token endpoint can redeem a code
@@ -18,6 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use projection::GrantProjection;
 pub use token::{TokenKind, TokenView, grant_id_of, grant_token};
+
+#[cfg(test)]
+pub(crate) use tests::{issued as test_code, tokens as test_tokens};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 
@@ -46,6 +52,17 @@ pub struct CodeIssued {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What an access token's life is tied to besides its expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenBinding {
+    /// Issued while the session was live: inactive as soon as the session ends.
+    #[default]
+    Session,
+    /// Issued by refreshing an `offline_access` grant after its session ended.
+    OfflineGrant,
+}
+
 /// Tokens were issued (from the code, or by refreshing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokensIssued {
@@ -53,6 +70,14 @@ pub struct TokensIssued {
     pub access_token_hash: String,
     /// When it expires.
     pub access_expires_at: DateTime<Utc>,
+    /// What the access token's life is tied to (events written before it existed: the
+    /// session, which is what they were issued in).
+    #[serde(default)]
+    pub access_token_binding: AccessTokenBinding,
+    /// The access token's scopes when a refresh narrowed them (RFC 6749 §6); unset means
+    /// the grant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_scopes: Option<Vec<String>>,
     /// SHA-256 of the refresh token, if one was issued; replaces any earlier one.
     pub refresh_token_hash: Option<String>,
     /// When the refresh token expires.
@@ -116,6 +141,19 @@ impl DomainEvent for GrantEvent {
     }
 }
 
+/// An access token a grant issued, as far as deciding whether it works needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: String,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// What else its life is tied to.
+    pub binding: AccessTokenBinding,
+    /// Its scopes when narrower than the grant's.
+    pub scopes: Option<Vec<String>>,
+}
+
 /// A grant's state, as commands see it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Grant {
@@ -127,8 +165,8 @@ pub struct Grant {
     pub refresh_token_hash: Option<String>,
     /// When the current refresh token expires.
     pub refresh_expires_at: Option<DateTime<Utc>>,
-    /// Every access token issued (hash, expiry): a rotation does not cut short the old one.
-    pub access_tokens: Vec<(String, DateTime<Utc>)>,
+    /// Every access token issued: a rotation does not cut short the old one.
+    pub access_tokens: Vec<AccessTokenRecord>,
     /// Refresh tokens replaced by a rotation (hash, expiry); presenting one is a replay.
     pub rotated_refresh_tokens: Vec<(String, DateTime<Utc>)>,
     /// Whether the grant was revoked.
@@ -149,8 +187,12 @@ impl Aggregate for Grant {
                 {
                     self.rotated_refresh_tokens.push((hash, expires_at));
                 }
-                self.access_tokens
-                    .push((issued.access_token_hash.clone(), issued.access_expires_at));
+                self.access_tokens.push(AccessTokenRecord {
+                    hash: issued.access_token_hash.clone(),
+                    expires_at: issued.access_expires_at,
+                    binding: issued.access_token_binding,
+                    scopes: issued.access_token_scopes.clone(),
+                });
                 self.refresh_token_hash = issued.refresh_token_hash.clone();
                 self.refresh_expires_at = issued.refresh_expires_at;
             }
@@ -171,6 +213,9 @@ pub enum GrantRejection {
     /// The redirect_uri differs from the authorization request's.
     #[error("redirect_uri does not match the one in the authorization request")]
     RedirectUriMismatch,
+    /// A refresh asked for scopes the grant does not have (`invalid_scope` to the client).
+    #[error("scope exceeds the scope originally granted")]
+    ScopeExceeded,
 }
 
 impl Grant {
@@ -240,10 +285,10 @@ impl Grant {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn issued(now: DateTime<Utc>) -> CodeIssued {
+    pub(crate) fn issued(now: DateTime<Utc>) -> CodeIssued {
         CodeIssued {
             session_id: "s".into(),
             client_id: "c".into(),
@@ -258,10 +303,12 @@ mod tests {
         }
     }
 
-    fn tokens(refresh: &str, now: DateTime<Utc>) -> TokensIssued {
+    pub(crate) fn tokens(refresh: &str, now: DateTime<Utc>) -> TokensIssued {
         TokensIssued {
             access_token_hash: format!("a-{refresh}"),
             access_expires_at: now + chrono::Duration::seconds(3600),
+            access_token_binding: AccessTokenBinding::Session,
+            access_token_scopes: None,
             refresh_token_hash: Some(refresh.into()),
             refresh_expires_at: Some(now + chrono::Duration::days(1)),
         }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use eventstore::EventStore;
 
-use super::Grant;
+use super::{AccessTokenBinding, Grant};
 use crate::aggregate::Loaded;
 use crate::error::DomainError;
 use crate::session::Session;
@@ -48,7 +48,8 @@ pub struct TokenView {
     pub client_id: String,
     /// The user (`sub`).
     pub user_id: String,
-    /// Granted scopes.
+    /// The token's scopes: the grant's, or narrower for an access token from a refresh that
+    /// asked for less.
     pub scopes: Vec<String>,
     /// The authorization request's nonce.
     pub nonce: Option<String>,
@@ -58,6 +59,9 @@ pub struct TokenView {
     pub expires_at: DateTime<Utc>,
     /// Whether the grant includes offline_access.
     pub offline: bool,
+    /// Whether the token stops working when its session ends: codes and access tokens issued
+    /// in the session always do; refresh tokens unless the grant is offline.
+    pub bound_to_session: bool,
     /// Whether a newer token set replaced it (codes and refresh tokens).
     pub superseded: bool,
     /// Whether the grant was revoked.
@@ -69,43 +73,69 @@ pub struct TokenView {
 impl TokenView {
     /// Whether the token can be used at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        !self.revoked
-            && !self.superseded
-            && self.expires_at > now
-            && (self.offline || !self.session_over)
+        let ended_with_session = self.bound_to_session && self.session_over;
+        !self.revoked && !self.superseded && self.expires_at > now && !ended_with_session
     }
 
     /// What `grant` says of the token with hash `token_hash`, with `session_over` unset.
     pub fn in_grant(grant_id: &str, grant: &Grant, token_hash: &str) -> Option<Self> {
         let code = grant.code.as_ref()?;
-        let find = |tokens: &[(String, DateTime<Utc>)]| {
-            tokens
-                .iter()
-                .find(|(hash, _)| hash == token_hash)
-                .map(|(_, expires_at)| *expires_at)
-        };
-        let (kind, expires_at, superseded) = if code.code_hash == token_hash {
-            (TokenKind::Code, code.expires_at, grant.code_redeemed)
-        } else if let Some(expires_at) = find(&grant.access_tokens) {
-            (TokenKind::Access, expires_at, false)
-        } else if grant.refresh_token_hash.as_deref() == Some(token_hash) {
-            (TokenKind::Refresh, grant.refresh_expires_at?, false)
-        } else if let Some(expires_at) = find(&grant.rotated_refresh_tokens) {
-            (TokenKind::Refresh, expires_at, true)
-        } else {
-            return None;
-        };
+        let offline = grant.offline();
+        let rotated = grant
+            .rotated_refresh_tokens
+            .iter()
+            .find(|(hash, _)| hash == token_hash)
+            .map(|(_, expires_at)| *expires_at);
+        let access = grant
+            .access_tokens
+            .iter()
+            .find(|record| record.hash == token_hash);
+        let (kind, expires_at, superseded, bound_to_session, scopes) =
+            if code.code_hash == token_hash {
+                let scopes = code.scopes.clone();
+                (
+                    TokenKind::Code,
+                    code.expires_at,
+                    grant.code_redeemed,
+                    true,
+                    scopes,
+                )
+            } else if let Some(record) = access {
+                let scopes = record.scopes.clone().unwrap_or_else(|| code.scopes.clone());
+                let bound = record.binding == AccessTokenBinding::Session;
+                (TokenKind::Access, record.expires_at, false, bound, scopes)
+            } else if grant.refresh_token_hash.as_deref() == Some(token_hash) {
+                let expires_at = grant.refresh_expires_at?;
+                (
+                    TokenKind::Refresh,
+                    expires_at,
+                    false,
+                    !offline,
+                    code.scopes.clone(),
+                )
+            } else if let Some(expires_at) = rotated {
+                (
+                    TokenKind::Refresh,
+                    expires_at,
+                    true,
+                    !offline,
+                    code.scopes.clone(),
+                )
+            } else {
+                return None;
+            };
         Some(TokenView {
             kind,
             grant_id: grant_id.to_owned(),
             session_id: code.session_id.clone(),
             client_id: code.client_id.clone(),
             user_id: code.user_id.clone(),
-            scopes: code.scopes.clone(),
+            scopes,
             nonce: code.nonce.clone(),
             auth_time: code.auth_time,
             expires_at,
-            offline: grant.offline(),
+            offline,
+            bound_to_session,
             superseded,
             revoked: grant.revoked,
             session_over: true,
@@ -137,6 +167,68 @@ impl TokenView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::Aggregate;
+    use crate::grant::{GrantEvent, test_code, test_tokens};
+
+    /// A grant whose code was redeemed for access token `a-r1` and refresh token `r1`, with
+    /// `scopes`.
+    fn redeemed(scopes: &[&str], now: DateTime<Utc>) -> Grant {
+        let mut code = test_code(now);
+        code.scopes = scopes.iter().map(|scope| scope.to_string()).collect();
+        let mut grant = Grant::default();
+        grant.apply(&GrantEvent::CodeIssued(code));
+        grant.apply(&GrantEvent::TokensIssued(test_tokens("r1", now)));
+        grant
+    }
+
+    /// Whether `hash` of `grant` works at `now` with its session live or over.
+    fn works(grant: &Grant, hash: &str, session_over: bool, now: DateTime<Utc>) -> bool {
+        let mut view = TokenView::in_grant("g", grant, hash).expect("a token of the grant");
+        view.session_over = session_over;
+        view.is_active(now)
+    }
+
+    #[test]
+    fn ending_the_session_ends_its_access_tokens_and_non_offline_refresh_tokens() {
+        let now = Utc::now();
+        // (grant scopes, token, works once the session ended)
+        let cases = [
+            (&["openid"][..], "a-r1", false),
+            (&["openid", "offline_access"][..], "a-r1", false),
+            (&["openid"][..], "r1", false),
+            (&["openid", "offline_access"][..], "r1", true),
+        ];
+        for (scopes, token, after) in cases {
+            let grant = redeemed(scopes, now);
+            assert!(works(&grant, token, false, now), "{scopes:?} {token}");
+            assert_eq!(works(&grant, token, true, now), after, "{scopes:?} {token}");
+        }
+    }
+
+    #[test]
+    fn an_offline_refresh_after_the_session_issues_access_bound_to_the_grant() {
+        let now = Utc::now();
+        let mut grant = redeemed(&["openid", "offline_access", "email"], now);
+        let mut later = test_tokens("r2", now);
+        later.access_token_binding = AccessTokenBinding::OfflineGrant;
+        later.access_token_scopes = Some(vec!["openid".into()]);
+        grant.apply(&GrantEvent::TokensIssued(later));
+        assert!(works(&grant, "a-r2", true, now));
+        assert!(
+            !works(&grant, "a-r1", true, now),
+            "the session's token stays dead"
+        );
+        let view = TokenView::in_grant("g", &grant, "a-r2").unwrap();
+        assert_eq!(
+            view.scopes,
+            vec!["openid".to_owned()],
+            "narrowed by the refresh"
+        );
+        let first = TokenView::in_grant("g", &grant, "a-r1").unwrap();
+        assert_eq!(first.scopes.len(), 3);
+        let expired = now + chrono::Duration::seconds(3601);
+        assert!(!works(&grant, "a-r2", true, expired));
+    }
 
     #[test]
     fn only_tokens_of_our_shape_name_a_grant() {

@@ -30,6 +30,17 @@ pub struct ExternalUrlChanged {
     pub external_url: String,
 }
 
+/// The name people see for the instance (on the sign-in and sign-out pages) changed; unset
+/// means the host of its issuer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisplayNameChanged {
+    /// The new name, or `None` for the issuer's host.
+    pub display_name: Option<String>,
+}
+
+/// Longest display name, in characters.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 100;
+
 /// A feature was set for the instance. The name stays a string so that events naming a
 /// feature this binary does not know still load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +65,8 @@ pub enum InstanceEvent {
     Added(InstanceAdded),
     /// `instance.external_url.changed`
     ExternalUrlChanged(ExternalUrlChanged),
+    /// `instance.display_name.changed`
+    DisplayNameChanged(DisplayNameChanged),
     /// `instance.feature.set`
     FeatureSet(FeatureSet),
     /// `instance.feature.reset`
@@ -65,6 +78,7 @@ impl DomainEvent for InstanceEvent {
         match self {
             InstanceEvent::Added(_) => "instance.added",
             InstanceEvent::ExternalUrlChanged(_) => "instance.external_url.changed",
+            InstanceEvent::DisplayNameChanged(_) => "instance.display_name.changed",
             InstanceEvent::FeatureSet(_) => "instance.feature.set",
             InstanceEvent::FeatureReset(_) => "instance.feature.reset",
         }
@@ -74,6 +88,7 @@ impl DomainEvent for InstanceEvent {
         match self {
             InstanceEvent::Added(payload) => to_json(payload),
             InstanceEvent::ExternalUrlChanged(payload) => to_json(payload),
+            InstanceEvent::DisplayNameChanged(payload) => to_json(payload),
             InstanceEvent::FeatureSet(payload) => to_json(payload),
             InstanceEvent::FeatureReset(payload) => to_json(payload),
         }
@@ -84,6 +99,9 @@ impl DomainEvent for InstanceEvent {
             "instance.added" => InstanceEvent::Added(serde_json::from_str(payload)?),
             "instance.external_url.changed" => {
                 InstanceEvent::ExternalUrlChanged(serde_json::from_str(payload)?)
+            }
+            "instance.display_name.changed" => {
+                InstanceEvent::DisplayNameChanged(serde_json::from_str(payload)?)
             }
             "instance.feature.set" => InstanceEvent::FeatureSet(serde_json::from_str(payload)?),
             "instance.feature.reset" => InstanceEvent::FeatureReset(serde_json::from_str(payload)?),
@@ -99,6 +117,8 @@ pub struct Instance {
     pub exists: bool,
     /// The issuer URL.
     pub external_url: String,
+    /// The configured display name, if any.
+    pub display_name: Option<String>,
     /// Instance-level feature values by name.
     pub features: BTreeMap<String, bool>,
 }
@@ -115,6 +135,9 @@ impl Aggregate for Instance {
             }
             InstanceEvent::ExternalUrlChanged(changed) => {
                 self.external_url = changed.external_url.clone()
+            }
+            InstanceEvent::DisplayNameChanged(changed) => {
+                self.display_name = changed.display_name.clone()
             }
             InstanceEvent::FeatureSet(set) => {
                 self.features.insert(set.feature.clone(), set.enabled);
@@ -161,6 +184,43 @@ impl Instance {
                 external_url: external_url.to_owned(),
             },
         )])
+    }
+
+    /// Decides `ChangeDisplayName`; nothing to record when it is unchanged. The name is
+    /// trimmed; it must be 1 to [`DISPLAY_NAME_MAX_CHARS`] characters without control
+    /// characters.
+    pub fn change_display_name(
+        &self,
+        display_name: Option<&str>,
+    ) -> Result<Vec<InstanceEvent>, DomainError> {
+        self.require_exists()?;
+        let display_name = display_name.map(Self::check_display_name).transpose()?;
+        if self.display_name.as_deref() == display_name {
+            return Ok(vec![]);
+        }
+        Ok(vec![InstanceEvent::DisplayNameChanged(
+            DisplayNameChanged {
+                display_name: display_name.map(str::to_owned),
+            },
+        )])
+    }
+
+    /// The trimmed display name, if it is 1 to [`DISPLAY_NAME_MAX_CHARS`] characters without
+    /// control characters.
+    pub fn check_display_name(name: &str) -> Result<&str, DomainError> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > DISPLAY_NAME_MAX_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(DomainError::Invalid {
+                field: "display_name",
+                reason: format!(
+                    "must be 1 to {DISPLAY_NAME_MAX_CHARS} characters without control characters"
+                ),
+            });
+        }
+        Ok(name)
     }
 
     /// Decides `SetInstanceFeature`; nothing to record when the value is already set.
@@ -215,6 +275,35 @@ mod tests {
             external_url: "http://localhost:8080".into(),
             default: true,
         })
+    }
+
+    #[test]
+    fn a_display_name_is_checked_and_recorded_when_it_changes() {
+        let instance = given(&[added()]);
+        assert_eq!(instance.change_display_name(None).unwrap(), []);
+        let events = instance.change_display_name(Some(" Example ID ")).unwrap();
+        assert_eq!(
+            events,
+            [InstanceEvent::DisplayNameChanged(DisplayNameChanged {
+                display_name: Some("Example ID".into())
+            })]
+        );
+        let named = given(&[added(), events[0].clone()]);
+        assert_eq!(named.change_display_name(Some("Example ID")).unwrap(), []);
+        assert_eq!(named.change_display_name(None).unwrap().len(), 1);
+        let too_long = "x".repeat(DISPLAY_NAME_MAX_CHARS + 1);
+        for bad in ["", "  ", "a\nb", too_long.as_str()] {
+            assert!(
+                matches!(
+                    instance.change_display_name(Some(bad)),
+                    Err(DomainError::Invalid {
+                        field: "display_name",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

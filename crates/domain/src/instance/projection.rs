@@ -9,7 +9,20 @@ use super::{Instance, InstanceEvent};
 use crate::aggregate::{Aggregate, decode};
 use crate::error::DomainError;
 
-/// Folds instance events into `instances` and `instance_features`.
+/// The host (and port, if any) of an issuer URL: the display name an instance has until one
+/// is configured.
+pub fn issuer_host(external_url: &str) -> String {
+    let after_scheme = external_url
+        .split_once("://")
+        .map_or(external_url, |(_, rest)| rest);
+    after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or(after_scheme)
+        .to_owned()
+}
+
+/// Folds instance events into `instances`, `instance_settings` and `instance_features`.
 pub struct InstanceProjection;
 
 #[async_trait]
@@ -30,6 +43,12 @@ impl Projection for InstanceProjection {
                 external_url TEXT NOT NULL,
                 is_default   BOOLEAN NOT NULL,
                 created_at   TEXT NOT NULL
+            )",
+            // Settings added after `instances` was first created live here, so that stores
+            // created by earlier versions need no table change.
+            "CREATE TABLE IF NOT EXISTS instance_settings (
+                instance_id  TEXT PRIMARY KEY,
+                display_name TEXT
             )",
             "CREATE TABLE IF NOT EXISTS instance_features (
                 instance_id TEXT NOT NULL,
@@ -66,6 +85,14 @@ impl Projection for InstanceProjection {
                 )
                 .await?;
             }
+            InstanceEvent::DisplayNameChanged(changed) => {
+                tx.execute(
+                    "INSERT INTO instance_settings (instance_id, display_name) VALUES ($1, $2)
+                     ON CONFLICT (instance_id) DO UPDATE SET display_name = excluded.display_name",
+                    &[instance_id, changed.display_name.into()],
+                )
+                .await?;
+            }
             InstanceEvent::FeatureSet(set) => {
                 tx.execute(
                     "INSERT INTO instance_features (instance_id, feature, enabled) VALUES ($1, $2, $3)
@@ -91,20 +118,39 @@ impl Projection for InstanceProjection {
 pub struct InstanceView {
     /// The instance's id.
     pub instance_id: String,
-    /// Its display name.
+    /// Its internal name (`default` for the first one).
     pub name: String,
+    /// The name people see on its pages: the configured display name, else its issuer's host.
+    pub display_name: String,
     /// Its issuer URL.
     pub external_url: String,
     /// Whether it was created on first start.
     pub is_default: bool,
 }
 
+/// The columns [`InstanceView::from_row`] reads, with the settings joined in.
+macro_rules! select_instances {
+    ($tail:literal) => {
+        concat!(
+            "SELECT i.instance_id, i.name, i.external_url, i.is_default, s.display_name
+             FROM instances i LEFT JOIN instance_settings s ON s.instance_id = i.instance_id ",
+            $tail
+        )
+    };
+}
+
 impl InstanceView {
     fn from_row(row: &SqlRow) -> Result<Self, DomainError> {
+        let external_url = row.text(2)?.to_owned();
+        let display_name = match row.opt_text(4)? {
+            Some(name) => name.to_owned(),
+            None => issuer_host(&external_url),
+        };
         Ok(InstanceView {
             instance_id: row.text(0)?.to_owned(),
             name: row.text(1)?.to_owned(),
-            external_url: row.text(2)?.to_owned(),
+            display_name,
+            external_url,
             is_default: row.bool(3)?,
         })
     }
@@ -116,7 +162,7 @@ impl InstanceView {
     ) -> Result<Option<Self>, DomainError> {
         let rows = store
             .query(
-                "SELECT instance_id, name, external_url, is_default FROM instances WHERE instance_id = $1",
+                select_instances!("WHERE i.instance_id = $1"),
                 &[instance_id.into()],
             )
             .await?;
@@ -125,14 +171,16 @@ impl InstanceView {
 
     /// Every instance.
     pub async fn all(store: &dyn EventStore) -> Result<Vec<Self>, DomainError> {
-        let rows = store.query("SELECT instance_id, name, external_url, is_default FROM instances ORDER BY instance_id", &[]).await?;
+        let rows = store
+            .query(select_instances!("ORDER BY i.instance_id"), &[])
+            .await?;
         rows.iter().map(Self::from_row).collect()
     }
 
     /// The instance created on first start.
     pub async fn default_instance(store: &dyn EventStore) -> Result<Option<Self>, DomainError> {
         let rows = store
-            .query("SELECT instance_id, name, external_url, is_default FROM instances WHERE is_default = $1", &[true.into()])
+            .query(select_instances!("WHERE i.is_default = $1"), &[true.into()])
             .await?;
         rows.first().map(Self::from_row).transpose()
     }
@@ -151,5 +199,22 @@ impl InstanceView {
         rows.iter()
             .map(|row| Ok((row.text(0)?.to_owned(), row.bool(1)?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_display_name_is_the_issuers_host() {
+        let cases = [
+            ("https://id.example.com", "id.example.com"),
+            ("http://localhost:8080", "localhost:8080"),
+            ("https://example.com/tenant/a", "example.com"),
+        ];
+        for (url, host) in cases {
+            assert_eq!(issuer_host(url), host);
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The HTTP surface: one router per concern, merged here.
 
 pub mod admin;
+pub mod assets;
 pub mod error;
 mod health;
 mod metrics;
 pub mod oidc;
+pub mod security_headers;
 
 use std::sync::Arc;
 
@@ -35,7 +37,7 @@ pub struct AppState {
 /// Run-time settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Whether the server is reached over https (cookies get `Secure`).
+    /// Whether the server is reached over https (cookies get `Secure`, pages get HSTS).
     pub https: bool,
     /// How long a sign-in lasts.
     pub session_lifetime: std::time::Duration,
@@ -49,9 +51,14 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
+        .merge(assets::router())
         .merge(oidc::router())
         .merge(admin::router())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::add,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

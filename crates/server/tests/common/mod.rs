@@ -6,8 +6,43 @@ pub mod process;
 
 use std::collections::HashMap;
 
+use domain::application::OidcConfig;
+use eventstore::testing::Harness;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use server::RunningServer;
+use server::{Config, RunningServer};
+
+/// The initial admin token of every server the tests start.
+pub const TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// A server on a random port over the harness' store, its data in the harness' temporary
+/// directory, with [`TOKEN`] as its first admin token.
+pub fn config(h: &Harness) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(TOKEN.into());
+    config.database.url = h.postgres_url();
+    config.database.data_dir = h.data_dir().join("data");
+    config
+}
+
+/// An application's settings: a confidential ES256 client with both grant types and an
+/// hour-long access token, with `fields` (name, redirect URIs, …) set over these.
+pub fn oidc_config(fields: serde_json::Value) -> OidcConfig {
+    let mut config = serde_json::json!({
+        "client_type": "confidential",
+        "auth_method": "client_secret_basic",
+        "post_logout_redirect_uris": [],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "id_token_signing_alg": "ES256",
+        "access_token_lifetime_secs": 3600,
+        "id_token_lifetime_secs": 600,
+        "refresh_token_lifetime_secs": 86400
+    });
+    for (name, value) in fields.as_object().expect("fields as an object") {
+        config[name] = value.clone();
+    }
+    serde_json::from_value(config).expect("valid application settings")
+}
 
 /// Form-encodes pairs.
 pub fn form(pairs: &[(&str, &str)]) -> String {

@@ -15,7 +15,6 @@ use super::auth::Admin;
 use super::body::QueryParams;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::oidc::RequestOrigin;
 
 /// The session routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -119,9 +118,14 @@ async fn of_user(
 async fn sign_out_user(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    RequestOrigin(origin): RequestOrigin,
     Path(user_id): Path<String>,
 ) -> Result<Json<SignedOut>, ApiError> {
+    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
+    let origin = state
+        .domain
+        .instance(&admin.instance_id)
+        .await?
+        .external_url;
     state.domain.user(&admin.instance_id, &user_id).await?;
     let terminated = state
         .domain
@@ -152,9 +156,14 @@ async fn sign_out_user(
 async fn terminate(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    RequestOrigin(origin): RequestOrigin,
     Path(session_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
+    let origin = state
+        .domain
+        .instance(&admin.instance_id)
+        .await?
+        .external_url;
     state
         .domain
         .terminate_session(

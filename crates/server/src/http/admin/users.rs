@@ -16,7 +16,6 @@ use super::auth::Admin;
 use super::body::{JsonBody, QueryParams};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::oidc::RequestOrigin;
 
 /// The user routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -289,9 +288,14 @@ async fn replace_profile(
 async fn remove(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    RequestOrigin(origin): RequestOrigin,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
+    let origin = state
+        .domain
+        .instance(&admin.instance_id)
+        .await?
+        .external_url;
     state.domain.remove_user(&admin, &user_id, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -342,9 +346,14 @@ async fn set_password(
 async fn deactivate(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    RequestOrigin(origin): RequestOrigin,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserBody>, ApiError> {
+    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
+    let origin = state
+        .domain
+        .instance(&admin.instance_id)
+        .await?
+        .external_url;
     let user = state
         .domain
         .deactivate_user(&admin, &user_id, &origin)

@@ -8,12 +8,21 @@ use domain::InstanceView;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
-/// The instance a request addresses, and the origin it came in on.
+/// The instance a request addresses (found by the origin it came in on).
 pub struct Issuer {
     /// The instance.
     pub instance: InstanceView,
-    /// `scheme://host[:port]` of the request, as recorded on session ends.
-    pub origin: String,
+}
+
+impl Issuer {
+    /// What a session end caused by this request records as its origin, which becomes the
+    /// logout tokens' `iss`: the instance's issuer. A request on one of the instance's own
+    /// origins came in on exactly that URL; one with an unexpected `Host` (answered by the only
+    /// instance there is) must not put that host into tokens relying parties then cannot
+    /// verify.
+    pub fn termination_origin(&self) -> &str {
+        &self.instance.external_url
+    }
 }
 
 /// The origin (`scheme://host[:port]`) a request came in on: the Host header with the scheme
@@ -58,6 +67,6 @@ impl FromRequestParts<AppState> for Issuer {
     ) -> Result<Self, Self::Rejection> {
         let RequestOrigin(origin) = RequestOrigin::from_request_parts(parts, state).await?;
         let instance = state.domain.instance_for_origin(&origin).await?;
-        Ok(Issuer { instance, origin })
+        Ok(Issuer { instance })
     }
 }

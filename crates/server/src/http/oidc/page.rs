@@ -1,24 +1,20 @@
 //! Server-rendered pages: the sign-in form and error pages. Plain HTML with every dynamic value
-//! escaped; no scripts, so they work with a keyboard alone and without JavaScript.
+//! escaped; no scripts, so they work with a keyboard alone and without JavaScript. The style
+//! sheet is served from this origin (`crate::http::assets`), never inline, so the pages'
+//! Content-Security-Policy allows no inline code at all.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use protocol::response::escape_html;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:flex;\
-min-height:100vh;align-items:center;justify-content:center}main{background:#fff;padding:2rem 2.5rem;\
-border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);width:min(22rem,90vw)}h1{font-size:1.3rem;\
-margin-top:0}label{display:block;margin:.8rem 0 .3rem;font-weight:600}input{width:100%;box-sizing:border-box;\
-padding:.55rem;font-size:1rem;border:1px solid #999;border-radius:4px}input:focus,button:focus{outline:3px \
-solid #2a6df4;outline-offset:1px}button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem;border:0;\
-border-radius:4px;background:#2a6df4;color:#fff;cursor:pointer}.error{color:#a00;background:#fdecec;\
-padding:.5rem;border-radius:4px}";
+use crate::http::assets::STYLE_SHEET_PATH;
 
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+         <title>{title}</title><link rel=\"stylesheet\" href=\"{STYLE_SHEET_PATH}\">\
+         </head><body><main>{body}</main></body></html>",
         title = escape_html(title),
     )
 }

@@ -6,9 +6,11 @@ use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::application::{ApplicationView, ClientType, SigningAlgorithm};
+use domain::grant::GrantRejection;
 use domain::{DomainError, IssuedTokens};
 use protocol::claims::{IdTokenClaims, JwsAlgorithm, at_hash};
 use protocol::pkce::{self, CodeChallenge};
+use protocol::scope::ScopeSet;
 use protocol::token::{GrantRequest, TokenRequest, TokenResponse, check_refresh_scope};
 use protocol::{ErrorCode, OAuthError};
 
@@ -122,6 +124,10 @@ async fn exchange(
     let policy = client::policy(&application.client_id, &application.config);
     request.check_grant_allowed(&policy)?;
     let invalid_grant = |error: DomainError| match error {
+        DomainError::Grant(GrantRejection::ScopeExceeded) => OAuthError::new(
+            ErrorCode::InvalidScope,
+            GrantRejection::ScopeExceeded.to_string(),
+        ),
         DomainError::Grant(rejection) => {
             OAuthError::new(ErrorCode::InvalidGrant, rejection.to_string())
         }
@@ -154,7 +160,7 @@ async fn exchange(
                 )
                 .await
                 .map_err(invalid_grant)?;
-            let scope = protocol::scope::ScopeSet::from_tokens(issued.code.scopes.iter());
+            let scope = ScopeSet::from_tokens(issued.scopes.iter());
             let nonce = issued.code.nonce.clone();
             (issued, scope, nonce)
         }
@@ -162,13 +168,18 @@ async fn exchange(
             refresh_token,
             scope,
         } => {
+            let narrow = |granted: &[String]| {
+                let granted = ScopeSet::from_tokens(granted.iter());
+                check_refresh_scope(&granted, scope.as_ref())
+                    .ok()
+                    .map(|scope| scope.iter().map(str::to_owned).collect())
+            };
             let issued = state
                 .domain
-                .refresh(instance_id, &application, refresh_token)
+                .refresh(instance_id, &application, refresh_token, &narrow)
                 .await
                 .map_err(invalid_grant)?;
-            let granted = protocol::scope::ScopeSet::from_tokens(issued.code.scopes.iter());
-            let scope = check_refresh_scope(&granted, scope.as_ref())?;
+            let scope = ScopeSet::from_tokens(issued.scopes.iter());
             (issued, scope, None)
         }
     };

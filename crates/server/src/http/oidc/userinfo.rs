@@ -1,11 +1,12 @@
 //! The UserInfo endpoint (OIDC Core §5.3): the standard claims the access token's scopes
-//! release, for a bearer token presented per RFC 6750.
+//! release, for a bearer token presented per RFC 6750 (header, or a form-encoded POST body).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use protocol::bearer::{BearerError, PresentedCredentials, presented_token};
 use protocol::claims::StandardClaims;
 use protocol::scope::ScopeSet;
 
@@ -29,20 +30,39 @@ fn bearer_error(status: StatusCode, code: &'static str, description: &str) -> Re
 pub async fn userinfo(
     State(state): State<AppState>,
     issuer: Issuer,
+    method: Method,
     headers: HeaderMap,
+    body: String,
 ) -> Response {
-    let token = headers
-        .get(AUTHORIZATION)
+    let is_form = headers
+        .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let Some(token) = token.filter(|token| !token.is_empty()) else {
-        let mut response = (StatusCode::UNAUTHORIZED, "").into_response();
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let form =
+        (method == Method::POST && is_form).then(|| protocol::params::parse_form_urlencoded(&body));
+    let presented = presented_token(PresentedCredentials {
+        authorization: headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+        form_body: form.as_deref(),
+    });
+    let token = match presented {
+        Ok(token) => token,
+        Err(BearerError::Missing) => {
+            let mut response = (StatusCode::UNAUTHORIZED, "").into_response();
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        Err(BearerError::InvalidRequest(description)) => {
+            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", &description);
+        }
     };
     let instance_id = &issuer.instance.instance_id;
     let view = match state.domain.token(instance_id, token).await {

@@ -1,0 +1,54 @@
+//! The few static files the server's own pages load: the pages' style sheet and the script
+//! that submits a `form_post` authorization response. Embedded in the binary and served from
+//! the server's own origin, so every page's Content-Security-Policy can forbid inline code.
+
+use axum::Router;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use protocol::response::{AUTO_SUBMIT_SCRIPT, AUTO_SUBMIT_SCRIPT_PATH};
+
+use super::AppState;
+
+/// Where the pages' style sheet is served.
+pub const STYLE_SHEET_PATH: &str = "/assets/page.css";
+
+/// The sign-in, sign-out and error pages' style: readable at 360 px and on a large screen,
+/// with a visible focus ring for keyboard use.
+const STYLE_SHEET: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;\
+display:flex;min-height:100vh;align-items:center;justify-content:center}\
+main{background:#fff;padding:2rem 2.5rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);\
+width:min(22rem,90vw)}h1{font-size:1.3rem;margin-top:0}\
+label{display:block;margin:.8rem 0 .3rem;font-weight:600}\
+input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px solid #999;\
+border-radius:4px}input:focus,button:focus{outline:3px solid #2a6df4;outline-offset:1px}\
+button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem;border:0;border-radius:4px;\
+background:#2a6df4;color:#fff;cursor:pointer}\
+button.secondary{background:#fff;color:#1f4fb5;border:1px solid #2a6df4}\
+.error{color:#a00;background:#fdecec;padding:.5rem;border-radius:4px}\
+ul.applications{padding-left:1.2rem}\n";
+
+/// One embedded file with its media type; a day in caches (the content changes only with the
+/// binary).
+fn asset(media_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, media_type),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+}
+
+/// `GET /assets/…`
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            STYLE_SHEET_PATH,
+            get(|| async { asset("text/css; charset=utf-8", STYLE_SHEET) }),
+        )
+        .route(
+            AUTO_SUBMIT_SCRIPT_PATH,
+            get(|| async { asset("text/javascript; charset=utf-8", AUTO_SUBMIT_SCRIPT) }),
+        )
+}

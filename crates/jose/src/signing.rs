@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-use p256::elliptic_curve::Generate;
-use rand_core::CryptoRng;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use rsa::sha2::Sha256;
-use rsa::signature::Signer;
-use rsa::traits::PublicKeyParts;
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair,
+};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -20,7 +21,7 @@ pub const RSA_KEY_BITS: usize = 2048;
 /// A private signing key with its key id and public JWK.
 ///
 /// The key is parsed when it is created or loaded; `sign` never decodes key bytes. (We sign
-/// with the RustCrypto keys directly rather than through `jsonwebtoken::encode`, because that
+/// with aws-lc-rs key pairs directly rather than through `jsonwebtoken::encode`, because that
 /// re-parses the DER key on every call.)
 pub struct SigningKey {
     alg: Algorithm,
@@ -31,10 +32,9 @@ pub struct SigningKey {
 
 /// The parsed private key; the variant always agrees with `SigningKey::alg`.
 enum PrivateKey {
-    // Boxed: an RSA key with its precomputed CRT values is far larger than the others.
-    Rs256(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
-    Es256(p256::ecdsa::SigningKey),
-    EdDsa(ed25519_dalek::SigningKey),
+    Rs256(RsaKeyPair),
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
 }
 
 /// The protected header we write: only what a verifier needs.
@@ -47,30 +47,28 @@ struct HeaderOut<'a> {
 }
 
 impl SigningKey {
-    /// Generates a new key for `alg` (RSA keys are [`RSA_KEY_BITS`] bits).
-    pub fn generate<R: CryptoRng + ?Sized>(
-        alg: Algorithm,
-        kid: impl Into<String>,
-        rng: &mut R,
-    ) -> Result<SigningKey, JoseError> {
+    /// Generates a new key for `alg` (RSA keys are [`RSA_KEY_BITS`] bits), from aws-lc's
+    /// random generator (seeded by the operating system).
+    pub fn generate(alg: Algorithm, kid: impl Into<String>) -> Result<SigningKey, JoseError> {
+        let failed = |_| JoseError::KeyGeneration {
+            alg,
+            reason: "the crypto library could not generate a key".to_owned(),
+        };
         let private = match alg {
             Algorithm::RS256 => {
-                let key = rsa::PrivateKey::new(rng, RSA_KEY_BITS).map_err(|error| {
-                    JoseError::KeyGeneration {
-                        alg,
-                        reason: error.to_string(),
-                    }
-                })?;
-                PrivateKey::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(key)))
+                PrivateKey::Rs256(RsaKeyPair::generate(KeySize::Rsa2048).map_err(failed)?)
             }
-            Algorithm::ES256 => PrivateKey::Es256(p256::ecdsa::SigningKey::generate_from_rng(rng)),
-            Algorithm::EdDSA => PrivateKey::EdDsa(ed25519_dalek::SigningKey::generate(rng)),
+            Algorithm::ES256 => PrivateKey::Es256(
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(failed)?,
+            ),
+            Algorithm::EdDSA => PrivateKey::EdDsa(Ed25519KeyPair::generate().map_err(failed)?),
         };
-        Ok(SigningKey::from_parts(alg, kid.into(), private))
+        SigningKey::from_parts(alg, kid.into(), private)
     }
 
-    /// Loads a key from its PKCS#8 DER encoding (as produced by [`SigningKey::to_pkcs8_der`]);
-    /// the key must be of the kind `alg` uses.
+    /// Loads a key from its PKCS#8 DER encoding (as produced by [`SigningKey::to_pkcs8_der`],
+    /// or by the RustCrypto keys of earlier versions: Ed25519 as PKCS#8 v1 or v2); the key
+    /// must be of the kind `alg` uses.
     pub fn from_pkcs8_der(
         alg: Algorithm,
         kid: impl Into<String>,
@@ -82,43 +80,44 @@ impl SigningKey {
             kid: kid.clone(),
             reason,
         };
+        let rejected = |error: aws_lc_rs::error::KeyRejected| invalid(error.to_string());
         let private = match alg {
             Algorithm::RS256 => {
-                let key = rsa::PrivateKey::from_pkcs8_der(der)
-                    .map_err(|error| invalid(error.to_string()))?;
-                let bits = key.size() * 8;
+                let key = RsaKeyPair::from_pkcs8(der).map_err(rejected)?;
+                let bits = key.public_modulus_len() * 8;
                 if bits < RSA_KEY_BITS {
                     return Err(invalid(format!(
                         "{bits}-bit RSA key is shorter than the {RSA_KEY_BITS} bits RS256 requires"
                     )));
                 }
-                PrivateKey::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(key)))
+                PrivateKey::Rs256(key)
             }
             Algorithm::ES256 => PrivateKey::Es256(
-                p256::ecdsa::SigningKey::from_pkcs8_der(der)
-                    .map_err(|error| invalid(error.to_string()))?,
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(rejected)?,
             ),
             Algorithm::EdDSA => PrivateKey::EdDsa(
-                ed25519_dalek::SigningKey::from_pkcs8_der(der)
-                    .map_err(|error| invalid(error.to_string()))?,
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(rejected)?,
             ),
         };
-        Ok(SigningKey::from_parts(alg, kid, private))
+        SigningKey::from_parts(alg, kid, private)
     }
 
-    /// The private key as PKCS#8 DER, for sealing; the buffer is wiped when dropped.
+    /// The private key as PKCS#8 (v1) DER, for sealing; the buffer is wiped when dropped.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, JoseError> {
-        let document = match &self.private {
-            PrivateKey::Rs256(key) => rsa_private_key(key).to_pkcs8_der(),
-            PrivateKey::Es256(key) => key.to_pkcs8_der(),
-            PrivateKey::EdDsa(key) => key.to_pkcs8_der(),
+        let encoded = match &self.private {
+            PrivateKey::Rs256(key) => {
+                AsDer::<Pkcs8V1Der>::as_der(key).map(|der| der.as_ref().to_vec())
+            }
+            PrivateKey::Es256(key) => key.to_pkcs8v1().map(|der| der.as_ref().to_vec()),
+            PrivateKey::EdDsa(key) => key.to_pkcs8v1().map(|der| der.as_ref().to_vec()),
         }
-        .map_err(|error| JoseError::KeyEncoding {
+        .map_err(|_| JoseError::KeyEncoding {
             alg: self.alg,
             kid: self.kid.clone(),
-            reason: error.to_string(),
+            reason: "the crypto library could not encode the key".to_owned(),
         })?;
-        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+        Ok(Zeroizing::new(encoded))
     }
 
     /// The algorithm this key signs with.
@@ -168,42 +167,62 @@ impl SigningKey {
     /// The raw JWS signature over the signing input, in the JOSE encoding for the algorithm
     /// (ECDSA as fixed-width r‖s, not DER).
     fn sign_bytes(&self, signing_input: &[u8]) -> Result<Vec<u8>, JoseError> {
-        let failed = |error: rsa::signature::Error| JoseError::SigningFailed {
+        let failed = |_| JoseError::SigningFailed {
             alg: self.alg,
             kid: self.kid.clone(),
-            reason: error.to_string(),
+            reason: "the crypto library could not sign".to_owned(),
         };
         Ok(match &self.private {
             PrivateKey::Rs256(key) => {
-                let signature: rsa::pkcs1v15::Signature =
-                    key.try_sign(signing_input).map_err(failed)?;
-                rsa::signature::SignatureEncoding::to_vec(&signature)
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    signing_input,
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                signature
             }
-            PrivateKey::Es256(key) => {
-                let signature: p256::ecdsa::Signature =
-                    key.try_sign(signing_input).map_err(failed)?;
-                signature.to_bytes().to_vec()
-            }
-            PrivateKey::EdDsa(key) => key.try_sign(signing_input).map_err(failed)?.to_vec(),
+            PrivateKey::Es256(key) => key
+                .sign(&SystemRandom::new(), signing_input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            PrivateKey::EdDsa(key) => key
+                .try_sign(signing_input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
         })
     }
 
-    fn from_parts(alg: Algorithm, kid: String, private: PrivateKey) -> SigningKey {
+    fn from_parts(
+        alg: Algorithm,
+        kid: String,
+        private: PrivateKey,
+    ) -> Result<SigningKey, JoseError> {
         let key = match &private {
             PrivateKey::Rs256(key) => {
-                let public = rsa_private_key(key).as_public_key();
+                let public = key.public_key();
                 JwkKey::Rsa {
-                    n: b64::encode(public.n_bytes()),
-                    e: b64::encode(public.e_bytes()),
+                    n: b64::encode(public.modulus().big_endian_without_leading_zero()),
+                    e: b64::encode(public.exponent().big_endian_without_leading_zero()),
                 }
             }
             PrivateKey::Es256(key) => {
-                let point = key.verifying_key().to_sec1_point(false);
-                // An uncompressed, non-identity SEC1 point always has both coordinates.
-                let (x, y) = (
-                    point.x().expect("uncompressed point has x"),
-                    point.y().expect("uncompressed point has y"),
-                );
+                // SEC1 uncompressed: 0x04, then x and y, 32 octets each.
+                let point = key.public_key().as_ref();
+                let (x, y) = match point {
+                    [0x04, coordinates @ ..] if coordinates.len() == 64 => coordinates.split_at(32),
+                    _ => {
+                        return Err(JoseError::KeyEncoding {
+                            alg,
+                            kid,
+                            reason: "the P-256 public key is not an uncompressed point".to_owned(),
+                        });
+                    }
+                };
                 JwkKey::Ec {
                     crv: EcCurve::P256,
                     x: b64::encode(x),
@@ -212,7 +231,7 @@ impl SigningKey {
             }
             PrivateKey::EdDsa(key) => JwkKey::Okp {
                 crv: OkpCurve::Ed25519,
-                x: b64::encode(key.verifying_key().as_bytes()),
+                x: b64::encode(key.public_key().as_ref()),
             },
         };
         let public_jwk = PublicJwk {
@@ -221,18 +240,13 @@ impl SigningKey {
             alg,
             key_use: KeyUse::Sig,
         };
-        SigningKey {
+        Ok(SigningKey {
             alg,
             kid,
             private,
             public_jwk,
-        }
+        })
     }
-}
-
-/// The RSA key inside a PKCS#1 v1.5 signing key (which is generic over `AsRef`, hence the help).
-fn rsa_private_key(key: &rsa::pkcs1v15::SigningKey<Sha256>) -> &rsa::PrivateKey {
-    key.as_ref()
 }
 
 impl fmt::Debug for SigningKey {
@@ -336,9 +350,8 @@ mod tests {
 
     #[test]
     fn generated_keys_differ() {
-        let mut rng = test_keys::rng();
-        let first = SigningKey::generate(Algorithm::ES256, "a", &mut rng).unwrap();
-        let second = SigningKey::generate(Algorithm::ES256, "a", &mut rng).unwrap();
+        let first = SigningKey::generate(Algorithm::ES256, "a").unwrap();
+        let second = SigningKey::generate(Algorithm::ES256, "a").unwrap();
         assert_ne!(first.public_jwk(), second.public_jwk());
     }
 

@@ -1,5 +1,5 @@
-//! Keys shared by the unit tests: RSA generation is slow in debug builds, so each key is made
-//! once per test binary.
+//! Keys shared by the unit tests: RSA generation is slow, so each key is made once per test
+//! binary.
 
 use std::sync::LazyLock;
 
@@ -18,7 +18,7 @@ pub(crate) fn rng() -> UnwrapErr<SysRng> {
 }
 
 fn generate(alg: Algorithm, kid: &str) -> SigningKey {
-    SigningKey::generate(alg, kid, &mut rng()).unwrap()
+    SigningKey::generate(alg, kid).unwrap()
 }
 
 pub(crate) fn rs256() -> &'static SigningKey {

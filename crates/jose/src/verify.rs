@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 
-use rsa::sha2::Sha256;
-use rsa::signature::Verifier as _;
-use rsa::traits::PublicKeyParts;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+    RsaPublicKeyComponents,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -29,13 +30,11 @@ struct VerificationKey {
     key: PublicKey,
 }
 
-/// A parsed public key; the variant always agrees with `VerificationKey::alg`.
+/// A public key parsed once (aws-lc-rs), for the algorithm of its `VerificationKey`: RS256 as
+/// PKCS#1 v1.5 with SHA-256 (2048 to 8192 bits), ES256 as fixed-width r‖s (RFC 7518 §3.4, never
+/// DER), EdDSA as Ed25519.
 #[derive(Debug, Clone)]
-enum PublicKey {
-    Rs256(Box<rsa::pkcs1v15::VerifyingKey<Sha256>>),
-    Es256(p256::ecdsa::VerifyingKey),
-    EdDsa(ed25519_dalek::VerifyingKey),
-}
+struct PublicKey(ParsedPublicKey);
 
 /// What to check beyond the signature. Unset checks are skipped; the defaults check only the
 /// times (`exp` required and not passed, `nbf` if present), with no leeway.
@@ -211,17 +210,17 @@ impl PublicKey {
         };
         match (&jwk.key, jwk.alg) {
             (JwkKey::Rsa { n, e }, Algorithm::RS256) => {
-                let n = rsa::BoxedUint::from_be_slice_vartime(&decode("n", n)?);
-                let e = rsa::BoxedUint::from_be_slice_vartime(&decode("e", e)?);
-                let key = rsa::PublicKey::new(n, e).map_err(|error| invalid(error.to_string()))?;
-                if key.size() * 8 < RSA_KEY_BITS {
+                let (n, e) = (decode("n", n)?, decode("e", e)?);
+                let bits = n.iter().skip_while(|byte| **byte == 0).count() * 8;
+                if bits < RSA_KEY_BITS {
                     return Err(invalid(format!(
                         "RSA modulus is shorter than {RSA_KEY_BITS} bits"
                     )));
                 }
-                Ok(PublicKey::Rs256(Box::new(
-                    rsa::pkcs1v15::VerifyingKey::new(key),
-                )))
+                RsaPublicKeyComponents { n, e }
+                    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                    .map(PublicKey)
+                    .map_err(|error| invalid(format!("not an RSA public key: {error}")))
             }
             (
                 JwkKey::Ec {
@@ -231,18 +230,17 @@ impl PublicKey {
                 },
                 Algorithm::ES256,
             ) => {
-                let coordinate = |member: &str, value: &str| {
-                    p256::FieldBytes::try_from(decode(member, value)?.as_slice())
-                        .map_err(|_| invalid(format!("{member} must be 32 octets for P-256")))
-                };
-                let point = p256::Sec1Point::from_affine_coordinates(
-                    &coordinate("x", x)?,
-                    &coordinate("y", y)?,
-                    false,
-                );
-                let key = p256::ecdsa::VerifyingKey::from_sec1_point(&point)
-                    .map_err(|_| invalid("(x, y) is not a point on P-256".to_owned()))?;
-                Ok(PublicKey::Es256(key))
+                let (x, y) = (decode("x", x)?, decode("y", y)?);
+                for (member, coordinate) in [("x", &x), ("y", &y)] {
+                    if coordinate.len() != 32 {
+                        return Err(invalid(format!("{member} must be 32 octets for P-256")));
+                    }
+                }
+                // SEC1 uncompressed: 0x04, x, y.
+                let point = [&[0x04][..], &x, &y].concat();
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                    .map(PublicKey)
+                    .map_err(|_| invalid("(x, y) is not a point on P-256".to_owned()))
             }
             (
                 JwkKey::Okp {
@@ -251,12 +249,13 @@ impl PublicKey {
                 },
                 Algorithm::EdDSA,
             ) => {
-                let bytes: [u8; 32] = decode("x", x)?
-                    .try_into()
-                    .map_err(|_| invalid("x must be 32 octets for Ed25519".to_owned()))?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                    .map_err(|_| invalid("x is not an Ed25519 public key".to_owned()))?;
-                Ok(PublicKey::EdDsa(key))
+                let x = decode("x", x)?;
+                if x.len() != 32 {
+                    return Err(invalid("x must be 32 octets for Ed25519".to_owned()));
+                }
+                ParsedPublicKey::new(&ED25519, x)
+                    .map(PublicKey)
+                    .map_err(|_| invalid("x is not an Ed25519 public key".to_owned()))
             }
             (key, alg) => Err(invalid(format!(
                 "a {} key cannot be used with alg {alg}",
@@ -266,16 +265,7 @@ impl PublicKey {
     }
 
     fn verifies(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        match self {
-            PublicKey::Rs256(key) => rsa::pkcs1v15::Signature::try_from(signature)
-                .is_ok_and(|signature| key.verify(signing_input, &signature).is_ok()),
-            // `from_slice` takes only the fixed-width r‖s form JWS uses (RFC 7518 §3.4), never DER.
-            PublicKey::Es256(key) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|signature| key.verify(signing_input, &signature).is_ok()),
-            // Strict: rejects small-order keys and non-canonical signatures (malleability).
-            PublicKey::EdDsa(key) => ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|signature| key.verify_strict(signing_input, &signature).is_ok()),
-        }
+        self.0.verify_sig(signing_input, signature).is_ok()
     }
 }
 
@@ -546,7 +536,7 @@ mod tests {
 
     #[test]
     fn unknown_or_missing_kid_is_rejected() {
-        let other = SigningKey::generate(Algorithm::ES256, "ec-2", &mut test_keys::rng()).unwrap();
+        let other = SigningKey::generate(Algorithm::ES256, "ec-2").unwrap();
         let token = other.sign(Some("JWT"), &claims(NOW + 300)).unwrap();
         let error = test_keys::verifier()
             .verify(&token, &strict(), NOW)
@@ -561,8 +551,7 @@ mod tests {
         );
 
         // Same kid as a published key, different key material: the signature fails.
-        let impostor =
-            SigningKey::generate(Algorithm::ES256, "ec-1", &mut test_keys::rng()).unwrap();
+        let impostor = SigningKey::generate(Algorithm::ES256, "ec-1").unwrap();
         let token = impostor.sign(Some("JWT"), &claims(NOW + 300)).unwrap();
         let error = test_keys::verifier()
             .verify(&token, &strict(), NOW)

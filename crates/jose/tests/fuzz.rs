@@ -4,8 +4,6 @@
 
 use std::sync::LazyLock;
 
-use getrandom::SysRng;
-use jose::rand_core::UnwrapErr;
 use jose::{Algorithm, JwkSet, SigningKey, Validation, Verifier};
 use proptest::prelude::*;
 use serde_json::json;
@@ -13,10 +11,9 @@ use serde_json::json;
 const NOW: i64 = 1_800_000_000;
 
 static KEYS: LazyLock<Vec<SigningKey>> = LazyLock::new(|| {
-    let mut rng = UnwrapErr(SysRng);
     vec![
-        SigningKey::generate(Algorithm::ES256, "ec-1", &mut rng).unwrap(),
-        SigningKey::generate(Algorithm::EdDSA, "okp-1", &mut rng).unwrap(),
+        SigningKey::generate(Algorithm::ES256, "ec-1").unwrap(),
+        SigningKey::generate(Algorithm::EdDSA, "okp-1").unwrap(),
     ]
 });
 

@@ -196,7 +196,7 @@ impl KeyRing {
         }
         let kid = uuid::Uuid::new_v4().simple().to_string();
         // RSA key generation takes a while: keep it off the async workers.
-        let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg, kid, &mut rng()))
+        let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg, kid))
             .await
             .map_err(|error| KeyError::Broken(format!("key generation stopped: {error}")))??;
         let sealed = SealedKey::seal(&self.master, &key, &mut rng())?;

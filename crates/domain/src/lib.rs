@@ -7,7 +7,6 @@
 //! [`Clock`] and configuration in.
 
 pub mod admin_token;
-mod admin_tokens_ops;
 pub mod aggregate;
 pub mod application;
 pub mod clock;
@@ -22,15 +21,14 @@ pub mod session_logout;
 pub mod system;
 pub mod user;
 
-pub use admin_token::{AdminPrincipal, AdminTokenView};
-pub use admin_tokens_ops::IssuedAdminToken;
+pub use admin_token::{AdminPrincipal, AdminTokenView, IssuedAdminToken};
 pub use clock::{Clock, FixedClock};
 pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};
+pub use grant::{CODE_LIFETIME_SECS, CodeRequest, IssuedTokens};
 pub use instance::InstanceView;
-pub use service::{
-    CODE_LIFETIME_SECS, CodeRequest, Domain, DomainOptions, IssuedTokens, NewUser, SetupOutcome,
-    SetupRequest,
-};
+pub use instance::{SetupOutcome, SetupRequest};
+pub use service::{Domain, DomainOptions};
 pub use session::{SessionView, TerminationReason};
+pub use user::NewUser;
 pub use user::{Profile, UserState, UserView};

@@ -1,10 +1,12 @@
 //! Admin tokens: bearer credentials for the admin API, stored only as SHA-256 hashes.
 
+mod commands;
 mod projection;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use commands::IssuedAdminToken;
 pub use projection::{AdminPrincipal, AdminTokenProjection, AdminTokenView};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};

@@ -1,5 +1,6 @@
 //! OIDC applications (clients): settings, a hashed secret, lifecycle.
 
+mod commands;
 mod config;
 mod projection;
 

@@ -13,8 +13,11 @@
 //! from the log (always current) instead of a read model: the token endpoint can redeem a code
 //! the moment it was issued, without waiting for a projection.
 
+mod commands;
 mod projection;
 mod token;
+
+pub use commands::{CODE_LIFETIME_SECS, CodeRequest, IssuedTokens};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,9 @@
 //! Instances: tenants, each with its own issuer, settings and feature values.
 
+mod commands;
 mod projection;
+
+pub use commands::{SetupOutcome, SetupRequest};
 
 use std::collections::BTreeMap;
 

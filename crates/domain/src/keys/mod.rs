@@ -2,6 +2,7 @@
 //! opaque JSON value the server produced under its master key) and decides when a new key is
 //! needed; generating, sealing and signing happen in the server.
 
+mod commands;
 mod projection;
 
 use chrono::{DateTime, Utc};

@@ -2,6 +2,7 @@
 //! deactivation or removal, or expiry. Every end records the origin it was triggered at,
 //! which later becomes the logout token's issuer.
 
+mod commands;
 mod expiry;
 mod projection;
 

@@ -6,6 +6,7 @@
 //! recorded once: a second `sent` or `failed` for the same application is refused, which is
 //! what lets several notifier processes race without sending twice.
 
+mod commands;
 mod projection;
 
 use std::collections::BTreeMap;

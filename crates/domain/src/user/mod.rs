@@ -4,9 +4,12 @@
 //! (see `username.rs`): claiming a name appends to it in the same transaction as the user's
 //! own events, so two concurrent registrations of one name conflict in the event store.
 
+mod commands;
 mod password;
 mod projection;
 mod username;
+
+pub use commands::NewUser;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,4 @@
-//! Admin token operations: issue, list, revoke. Kept apart from `service.rs` so admin API work
-//! and the OIDC grant code do not share a file.
+//! Admin token commands and queries: authenticate, issue, list, revoke.
 
 use crate::admin_token::{self, AdminPrincipal, AdminToken, AdminTokenView};
 use crate::aggregate::create;
@@ -16,6 +15,14 @@ pub struct IssuedAdminToken {
 }
 
 impl Domain {
+    /// The principal a presented admin token belongs to.
+    pub async fn authenticate_admin(
+        &self,
+        token: &str,
+    ) -> Result<Option<AdminPrincipal>, DomainError> {
+        AdminPrincipal::authenticate(self.store.as_ref(), token).await
+    }
+
     /// Issues an admin token for the actor's instance.
     pub async fn add_admin_token(
         &self,

@@ -126,12 +126,18 @@ impl Domain {
         Ok(self.runner.install().await?)
     }
 
-    /// The projection runner, for the server to drive in the background.
-    pub fn runner(&self) -> Arc<ProjectionRunner> {
-        self.runner.clone()
+    /// Keeps the read models up to date until `shutdown` turns true: the task the server
+    /// runs in the background. (The runner and the store themselves stay inside the domain;
+    /// other crates get narrow ports such as `DeliveryQueue`.)
+    pub fn run_projections(
+        &self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        self.runner.clone().run(shutdown)
     }
 
-    /// The event store.
+    /// The event store, for tests that check what was recorded.
+    #[cfg(feature = "testing")]
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
     }

@@ -104,7 +104,7 @@ impl RunningServer {
             .context("cannot install read models")?;
 
         let (shutdown, stopped) = watch::channel(false);
-        let projections = tokio::spawn(domain.runner().run(stopped.clone()));
+        let projections = tokio::spawn(domain.run_projections(stopped.clone()));
         let setup = domain
             .setup(&SetupRequest {
                 external_url: config.server.external_url.clone(),

@@ -51,7 +51,7 @@ impl Domain {
         instance_id: &str,
         token_id: &str,
     ) -> Result<AdminTokenView, DomainError> {
-        AdminTokenView::by_id(self.store().as_ref(), instance_id, token_id)
+        AdminTokenView::by_id(self.store.as_ref(), instance_id, token_id)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("admin token {token_id}")))
     }
@@ -62,7 +62,7 @@ impl Domain {
         instance_id: &str,
         include_revoked: bool,
     ) -> Result<Vec<AdminTokenView>, DomainError> {
-        AdminTokenView::of_instance(self.store().as_ref(), instance_id, include_revoked).await
+        AdminTokenView::of_instance(self.store.as_ref(), instance_id, include_revoked).await
     }
 
     /// Revokes an admin token of the actor's instance; revoking a revoked token succeeds.

@@ -8,6 +8,7 @@
 
 mod commands;
 mod projection;
+mod queue;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use projection::{BackChannelDeliveryProjection, DeliveryView};
+pub use queue::DeliveryQueue;
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::Domain;
 use domain::session_logout::{
-    BackChannelFailed, BackChannelSent, DeliveryView, SessionLogoutEvent, retry_at,
+    BackChannelFailed, BackChannelSent, DeliveryQueue, DeliveryView, SessionLogoutEvent, retry_at,
 };
 use protocol::claims::LogoutTokenClaims;
 use tokio::sync::{Mutex, Semaphore, mpsc, watch};
@@ -15,9 +14,6 @@ use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 use super::delivery::{self, Outcome};
 use super::targets::CheckedResolver;
 use super::{Metrics, Settings};
-
-/// The read model the notifier works from.
-const DELIVERIES: &str = "back_channel_deliveries";
 
 /// Deliveries fetched per look.
 const BATCH: u32 = 256;
@@ -142,7 +138,7 @@ pub trait LogoutSigner: Send + Sync {
 
 /// Delivers logout tokens for ended sessions.
 pub struct Notifier {
-    domain: Arc<Domain>,
+    queue: Arc<dyn DeliveryQueue>,
     signer: Arc<dyn LogoutSigner>,
     http: reqwest::Client,
     settings: Settings,
@@ -157,7 +153,7 @@ impl Notifier {
     /// A notifier; its HTTP client follows no redirects, uses no proxy, and resolves names
     /// through the target policy.
     pub fn new(
-        domain: Arc<Domain>,
+        queue: Arc<dyn DeliveryQueue>,
         signer: Arc<dyn LogoutSigner>,
         settings: Settings,
         metrics: Arc<Metrics>,
@@ -180,7 +176,7 @@ impl Notifier {
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let (outcomes, recorded) = mpsc::unbounded_channel();
         Ok(Notifier {
-            domain,
+            queue,
             signer,
             http,
             settings,
@@ -197,15 +193,11 @@ impl Notifier {
     /// falls due, and at least every second.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         if let Some(outcomes) = self.recorded.lock().await.take() {
-            tokio::spawn(record_outcomes(self.domain.clone(), outcomes));
+            tokio::spawn(record_outcomes(self.queue.clone(), outcomes));
         }
         // Not on every append: most (codes, tokens) do not touch the deliveries at all, and
         // each look costs a few reads.
-        let mut changed = self
-            .domain
-            .runner()
-            .applied(DELIVERIES)
-            .unwrap_or_else(|| self.domain.store().subscribe());
+        let mut changed = self.queue.changes();
         loop {
             let wait = match self.dispatch_due().await {
                 Ok(()) => self.until_next_due().await,
@@ -224,8 +216,8 @@ impl Notifier {
     }
 
     async fn until_next_due(&self) -> Duration {
-        match DeliveryView::next_due_at(self.domain.store().as_ref()).await {
-            Ok(Some(at)) => (at - self.domain.now())
+        match self.queue.next_due_at().await {
+            Ok(Some(at)) => (at - self.queue.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .min(MAX_IDLE),
@@ -235,11 +227,10 @@ impl Notifier {
 
     /// Claims and starts as many due deliveries as there are free slots, until none is left.
     async fn dispatch_due(self: &Arc<Self>) -> Result<(), domain::DomainError> {
-        let store = self.domain.store().clone();
-        self.domain.runner().catch_up(DELIVERIES).await?;
+        self.queue.catch_up().await?;
         // Look with a read first: many wake-ups (a registration, an outcome) find nothing due,
         // and a claim is a write that waits for, and holds, SQLite's one write lock.
-        if !DeliveryView::any_due(store.as_ref(), self.domain.now()).await? {
+        if !self.queue.any_due(self.queue.now()).await? {
             return Ok(());
         }
         loop {
@@ -248,16 +239,12 @@ impl Notifier {
             let Ok(slots) = self.slots.clone().acquire_many_owned(free as u32).await else {
                 return Ok(());
             };
-            let now = self.domain.now();
+            let now = self.queue.now();
             let claim = uuid::Uuid::new_v4().simple().to_string();
-            let claimed = DeliveryView::claim_due(
-                store.as_ref(),
-                now,
-                now + self.lease(),
-                &claim,
-                free as u32,
-            )
-            .await?;
+            let claimed = self
+                .queue
+                .claim_due(now, now + self.lease(), &claim, free as u32)
+                .await?;
             let count = claimed.len();
             let mut slots = slots;
             for delivery in claimed {
@@ -268,9 +255,7 @@ impl Notifier {
                     Entry::InLine => continue,
                     // The line is long: wait in the store, without counting an attempt.
                     Entry::Full(delivery) => {
-                        delivery
-                            .defer(store.as_ref(), now + HOST_BUSY_DELAY)
-                            .await?;
+                        self.queue.defer(&delivery, now + HOST_BUSY_DELAY).await?;
                         continue;
                     }
                 };
@@ -300,11 +285,11 @@ impl Notifier {
     async fn next_in_line(&self, turn: &mut HostTurn) -> Option<DeliveryView> {
         loop {
             let (delivery, claimed_at) = self.hosts.next(turn)?;
-            let now = self.domain.now();
+            let now = self.queue.now();
             if now - claimed_at < self.lease() / 2 {
                 return Some(delivery);
             }
-            if let Err(error) = delivery.defer(self.domain.store().as_ref(), now).await {
+            if let Err(error) = self.queue.defer(&delivery, now).await {
                 tracing::error!(%error, "could not hand a delivery back; its claim will run out");
             }
         }
@@ -329,7 +314,7 @@ impl Notifier {
             Some(delivery.user_id.clone()),
             Some(delivery.session_id.clone()),
             uuid::Uuid::new_v4().simple().to_string(),
-            self.domain.now().timestamp().max(0) as u64,
+            self.queue.now().timestamp().max(0) as u64,
             self.settings.token_lifetime.as_secs(),
         )
         .map_err(|error| error.to_string())?;
@@ -374,7 +359,7 @@ impl Notifier {
                 .await;
                 let ended = delivery.ended_at.unwrap_or(delivery.registered_at);
                 self.metrics
-                    .sent((self.domain.now() - ended).to_std().unwrap_or_default());
+                    .sent((self.queue.now() - ended).to_std().unwrap_or_default());
                 result
             }
             Outcome::Refused(reason) => {
@@ -401,14 +386,14 @@ impl Notifier {
             Outcome::Recoverable(reason) => {
                 self.metrics.retried();
                 let at = retry_at(
-                    self.domain.now(),
+                    self.queue.now(),
                     attempts,
                     self.settings.retry_base,
                     self.settings.retry_cap,
                     rand::random::<f64>(),
                 );
-                delivery
-                    .schedule_retry(self.domain.store().as_ref(), attempts, at, &reason)
+                self.queue
+                    .schedule_retry(&delivery, attempts, at, &reason)
                     .await
             }
         };
@@ -421,12 +406,12 @@ impl Notifier {
 
 /// Writes outcomes as they come, as many per transaction as have queued up.
 async fn record_outcomes(
-    domain: Arc<Domain>,
+    queue: Arc<dyn DeliveryQueue>,
     mut outcomes: mpsc::UnboundedReceiver<PendingOutcome>,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        if let Err(error) = domain.record_back_channel_outcomes(&batch).await {
+        if let Err(error) = queue.record_outcomes(&batch).await {
             // Their claims run out and the deliveries fall due again: late, never lost.
             tracing::error!(%error, count = batch.len(), "could not record back-channel outcomes");
         }

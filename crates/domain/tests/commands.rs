@@ -523,7 +523,74 @@ mod sessions {
     use super::*;
     use domain::TerminationReason;
 
-    eventstore::on_both_backends!(sessions_end_every_way_with_their_origin);
+    eventstore::on_both_backends!(
+        sessions_end_every_way_with_their_origin,
+        lapsed_sessions_end_together
+    );
+
+    /// The sweeper ends the lapsed sessions of an instance in one transaction (more than one
+    /// multi-row statement carries), as expired, with the instance's URL as origin; a session
+    /// still within its lifetime stays.
+    async fn lapsed_sessions_end_together(h: Harness) {
+        // The real clock: the sessions must actually run out.
+        let domain = Domain::new(
+            h.store.clone(),
+            Arc::new(super::grants::RealClock),
+            DomainOptions::default(),
+        );
+        domain.install().await.unwrap();
+        let admin = admin(&domain).await;
+        let instance = admin.instance_id.clone();
+        let user = domain.add_user(&admin, alice()).await.unwrap();
+        let count = eventstore::KEYS_PER_STATEMENT + 5;
+        let mut lapsing = Vec::new();
+        for _ in 0..count {
+            let (session, _) = domain
+                .create_session(&instance, &user.user_id, Duration::from_secs(1), None)
+                .await
+                .unwrap();
+            lapsing.push(session.session_id);
+        }
+        let (staying, _) = domain
+            .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+        assert_eq!(domain.expire_sessions(1_000).await.unwrap(), count);
+        let mut transactions = std::collections::BTreeSet::new();
+        for session_id in &lapsing {
+            let events = h
+                .store
+                .aggregate_events(&eventstore::AggregateRef::new(
+                    &instance, "session", session_id,
+                ))
+                .await
+                .unwrap();
+            let ended = events.last().unwrap();
+            assert_eq!(ended.event_type, "session.terminated");
+            let payload: serde_json::Value = serde_json::from_str(&ended.payload).unwrap();
+            assert_eq!(payload["reason"], "expired");
+            assert_eq!(payload["triggered_at_origin"], "http://localhost:8080");
+            transactions.insert(ended.position.tx);
+        }
+        assert_eq!(transactions.len(), 1, "one transaction for the instance");
+        let live = domain
+            .sessions_of_user(&instance, &user.user_id, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            live.iter()
+                .map(|session| &session.session_id)
+                .collect::<Vec<_>>(),
+            [&staying.session_id]
+        );
+        assert_eq!(
+            domain.expire_sessions(1_000).await.unwrap(),
+            0,
+            "nothing left"
+        );
+    }
 
     /// Each way a session ends records `session.terminated` with the origin.
     async fn sessions_end_every_way_with_their_origin(h: Harness) {
@@ -1071,7 +1138,7 @@ mod grants {
             .unwrap()
     }
 
-    struct RealClock;
+    pub(super) struct RealClock;
 
     impl domain::Clock for RealClock {
         fn now(&self) -> chrono::DateTime<chrono::Utc> {

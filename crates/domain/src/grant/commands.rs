@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::admin_token::{self};
+use crate::admin_token;
 use crate::aggregate::{Aggregate, Loaded, create};
 use crate::application::{ApplicationView, OidcConfig};
 use crate::error::DomainError;

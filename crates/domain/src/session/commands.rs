@@ -1,11 +1,12 @@
 //! Session commands and queries: creating a session at sign-in, ending one or all of a user's,
 //! expiry, and what the sign-out page lists.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use eventstore::{AggregateAppend, Projection};
 
-use crate::admin_token::{self};
+use crate::admin_token;
 use crate::aggregate::{Loaded, Stamp, create};
 use crate::error::DomainError;
 use crate::grant::GrantProjection;
@@ -167,12 +168,55 @@ impl Domain {
     ) -> Result<usize, DomainError> {
         let stamp = self.stamp(creator);
         let live = SessionView::live_ids_of_user(self.store.as_ref(), instance_id, user_id).await?;
+        self.end_sessions(instance_id, &live, reason, origin, &stamp)
+            .await
+    }
+
+    /// Ends every live session whose lifetime ran out by now (reason `expired`, origin the
+    /// instance's external URL), up to `limit` of them; returns how many lapsed sessions it
+    /// found. The sessions of one instance end together, [`SIGN_OUT_CHUNK`] per transaction, as
+    /// a user's sign-out does (one commit, so one fsync on SQLite, instead of one per session).
+    /// Safe to run in several processes: ending an ended session records nothing.
+    pub async fn expire_sessions(&self, limit: u32) -> Result<usize, DomainError> {
+        let expired =
+            crate::session::expired_sessions(self.store.as_ref(), self.clock.now(), limit).await?;
+        let mut by_instance: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (instance_id, session_id) in &expired {
+            by_instance
+                .entry(instance_id)
+                .or_default()
+                .push(session_id.clone());
+        }
+        let stamp = self.stamp("session_expiry");
+        for (instance_id, sessions) in by_instance {
+            let origin = self.instance(instance_id).await?.external_url;
+            self.end_sessions(
+                instance_id,
+                &sessions,
+                TerminationReason::Expired,
+                &origin,
+                &stamp,
+            )
+            .await?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Ends each of `sessions` that is still live, [`SIGN_OUT_CHUNK`] per transaction; returns
+    /// how many it ended.
+    async fn end_sessions(
+        &self,
+        instance_id: &str,
+        sessions: &[String],
+        reason: TerminationReason,
+        origin: &str,
+        stamp: &Stamp,
+    ) -> Result<usize, DomainError> {
         let mut ended = 0;
-        for sessions in live.chunks(SIGN_OUT_CHUNK) {
-            let stamp = &stamp;
+        for chunk in sessions.chunks(SIGN_OUT_CHUNK) {
             ended += retry_on_conflict(|| async move {
                 let appends = self
-                    .terminations_of(instance_id, sessions, reason, origin, stamp)
+                    .terminations_of(instance_id, chunk, reason, origin, stamp)
                     .await?;
                 if appends.is_empty() {
                     return Ok(0);
@@ -182,30 +226,6 @@ impl Domain {
             .await?;
         }
         Ok(ended)
-    }
-
-    /// Ends every live session whose lifetime ran out by now (reason `expired`, origin the
-    /// instance's external URL); returns how many it ended. Safe to run in several processes:
-    /// ending an ended session records nothing.
-    pub async fn expire_sessions(&self, limit: u32) -> Result<usize, DomainError> {
-        let expired =
-            crate::session::expired_sessions(self.store.as_ref(), self.clock.now(), limit).await?;
-        let mut origins: std::collections::HashMap<String, String> = Default::default();
-        for (instance_id, session_id) in &expired {
-            if !origins.contains_key(instance_id) {
-                let instance = self.instance(instance_id).await?;
-                origins.insert(instance_id.clone(), instance.external_url);
-            }
-            self.terminate_session(
-                instance_id,
-                session_id,
-                TerminationReason::Expired,
-                &origins[instance_id],
-                "session_expiry",
-            )
-            .await?;
-        }
-        Ok(expired.len())
     }
 }
 

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::process::{Process, portcullis};
-use common::{Browser, form, location, query_of};
+use common::{Browser, CALLBACK, TOKEN, VERIFIER, authorize_path, form, location, query_of};
 use domain::application::OidcConfig;
 use domain::{NewUser, Profile};
 use eventstore::testing::Harness;
@@ -21,10 +21,6 @@ use serde_json::{Value, json};
 use server::{Config, RunningServer};
 use tokio::sync::mpsc;
 
-const TOKEN: &str = "test-admin-token-0123456789abcdef";
-const CALLBACK: &str = "https://app.example.com/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// What a receiver got: the application's name, the content type, the logout token.
@@ -213,20 +209,6 @@ async fn arrange_with(
         });
     }
     (server, created)
-}
-
-fn authorize_path(client_id: &str) -> String {
-    format!(
-        "/oauth/v2/authorize?{}",
-        form(&[
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", CALLBACK),
-            ("scope", "openid"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ])
-    )
 }
 
 /// Signs alice in to every application in one browser session; returns the browser and the

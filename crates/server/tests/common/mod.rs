@@ -13,6 +13,27 @@ use server::{Config, RunningServer};
 
 /// The initial admin token of every server the tests start.
 pub const TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// The redirect URI of the tests' applications.
+pub const CALLBACK: &str = "https://app.example.com/callback";
+/// The PKCE verifier of RFC 7636 Appendix B, and its S256 challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The S256 challenge of [`VERIFIER`].
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// An authorization request for `openid` with PKCE, back to [`CALLBACK`].
+pub fn authorize_path(client_id: &str) -> String {
+    format!(
+        "/oauth/v2/authorize?{}",
+        form(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+    )
+}
 
 /// A server on a random port over the harness' store, its data in the harness' temporary
 /// directory, with [`TOKEN`] as its first admin token.

@@ -25,14 +25,19 @@ pub struct PresentedCredentials<'a> {
     pub form_body: Option<&'a [(String, String)]>,
 }
 
-/// The access token the request presents, by exactly one method.
-pub fn presented_token<'a>(request: PresentedCredentials<'a>) -> Result<&'a str, BearerError> {
-    let from_header = request
-        .authorization
-        .and_then(|value| value.split_once(' '))
+/// The token of an `Authorization: Bearer <token>` header value (the scheme is
+/// case-insensitive, RFC 9110 §11.1); `None` for another scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    authorization
+        .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty());
+        .filter(|token| !token.is_empty())
+}
+
+/// The access token the request presents, by exactly one method.
+pub fn presented_token<'a>(request: PresentedCredentials<'a>) -> Result<&'a str, BearerError> {
+    let from_header = request.authorization.and_then(bearer_token);
     let from_body = match request.form_body {
         Some(pairs) => single(pairs, "access_token").map_err(|error| match error {
             ParamError::Duplicated { .. } => {

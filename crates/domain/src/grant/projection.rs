@@ -1,10 +1,28 @@
 //! The `oidc_grants` read model: which clients received tokens in which session.
 
 use async_trait::async_trait;
-use eventstore::{BoxError, Projection, ReadModelTx, SqlValue, StoredEvent};
+use eventstore::{BoxError, EventStore, Projection, ReadModelTx, SqlValue, StoredEvent};
 
 use super::{Grant, GrantEvent};
 use crate::aggregate::{Aggregate, decode};
+use crate::error::DomainError;
+
+/// The names of the applications that received a code or tokens in a session, sorted.
+pub async fn application_names_of_session(
+    store: &dyn EventStore,
+    instance_id: &str,
+    session_id: &str,
+) -> Result<Vec<String>, DomainError> {
+    let rows = store
+        .query(
+            "SELECT DISTINCT a.name FROM oidc_grants g JOIN applications a
+               ON a.instance_id = g.instance_id AND a.client_id = g.client_id
+             WHERE g.instance_id = $1 AND g.session_id = $2 ORDER BY a.name",
+            &[instance_id.into(), session_id.into()],
+        )
+        .await?;
+    rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
+}
 
 /// Folds grant events into `oidc_grants`.
 pub struct GrantProjection;

@@ -80,50 +80,36 @@ impl TokenView {
     /// What `grant` says of the token with hash `token_hash`, with `session_over` unset.
     pub fn in_grant(grant_id: &str, grant: &Grant, token_hash: &str) -> Option<Self> {
         let code = grant.code.as_ref()?;
-        let offline = grant.offline();
-        let rotated = grant
-            .rotated_refresh_tokens
-            .iter()
-            .find(|(hash, _)| hash == token_hash)
-            .map(|(_, expires_at)| *expires_at);
+        let find = |tokens: &[(String, DateTime<Utc>)]| {
+            tokens
+                .iter()
+                .find(|(hash, _)| hash == token_hash)
+                .map(|(_, expires_at)| *expires_at)
+        };
         let access = grant
             .access_tokens
             .iter()
             .find(|record| record.hash == token_hash);
-        let (kind, expires_at, superseded, bound_to_session, scopes) =
-            if code.code_hash == token_hash {
-                let scopes = code.scopes.clone();
-                (
-                    TokenKind::Code,
-                    code.expires_at,
-                    grant.code_redeemed,
-                    true,
-                    scopes,
-                )
-            } else if let Some(record) = access {
-                let scopes = record.scopes.clone().unwrap_or_else(|| code.scopes.clone());
-                let bound = record.binding == AccessTokenBinding::Session;
-                (TokenKind::Access, record.expires_at, false, bound, scopes)
-            } else if grant.refresh_token_hash.as_deref() == Some(token_hash) {
-                let expires_at = grant.refresh_expires_at?;
-                (
-                    TokenKind::Refresh,
-                    expires_at,
-                    false,
-                    !offline,
-                    code.scopes.clone(),
-                )
-            } else if let Some(expires_at) = rotated {
-                (
-                    TokenKind::Refresh,
-                    expires_at,
-                    true,
-                    !offline,
-                    code.scopes.clone(),
-                )
-            } else {
-                return None;
-            };
+        let (kind, expires_at, superseded) = if code.code_hash == token_hash {
+            (TokenKind::Code, code.expires_at, grant.code_redeemed)
+        } else if let Some(record) = access {
+            (TokenKind::Access, record.expires_at, false)
+        } else if grant.refresh_token_hash.as_deref() == Some(token_hash) {
+            (TokenKind::Refresh, grant.refresh_expires_at?, false)
+        } else if let Some(expires_at) = find(&grant.rotated_refresh_tokens) {
+            (TokenKind::Refresh, expires_at, true)
+        } else {
+            return None;
+        };
+        let offline = grant.offline();
+        let bound_to_session = match (kind, access) {
+            (TokenKind::Refresh, _) => !offline,
+            (_, Some(record)) => record.binding == AccessTokenBinding::Session,
+            (_, None) => true,
+        };
+        let scopes = access
+            .and_then(|record| record.scopes.clone())
+            .unwrap_or_else(|| code.scopes.clone());
         Some(TokenView {
             kind,
             grant_id: grant_id.to_owned(),

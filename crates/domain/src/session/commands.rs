@@ -129,16 +129,8 @@ impl Domain {
         session_id: &str,
     ) -> Result<Vec<String>, DomainError> {
         self.runner.catch_up(GrantProjection.name()).await?;
-        let rows = self
-            .store
-            .query(
-                "SELECT DISTINCT a.name FROM oidc_grants g JOIN applications a
-                   ON a.instance_id = g.instance_id AND a.client_id = g.client_id
-                 WHERE g.instance_id = $1 AND g.session_id = $2 ORDER BY a.name",
-                &[instance_id.into(), session_id.into()],
-            )
-            .await?;
-        rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
+        crate::grant::application_names_of_session(self.store.as_ref(), instance_id, session_id)
+            .await
     }
 
     /// Ends one session; ending an ended session succeeds and records nothing.

@@ -63,6 +63,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A request's media type without parameters, lowercased (`application/json` of
+/// `Application/JSON; charset=utf-8`); `None` without a readable `Content-Type`.
+pub fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    let essence = value.split(';').next().unwrap_or_default();
+    Some(essence.trim().to_ascii_lowercase())
+}
+
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!("no endpoint at {}", uri.path()))
 }

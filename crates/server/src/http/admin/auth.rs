@@ -8,6 +8,16 @@ use domain::AdminPrincipal;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
+/// The issuer of the admin's instance: what a session end the admin causes records as its
+/// origin (the logout tokens' `iss`), whatever host the admin request came in on.
+pub async fn instance_issuer(state: &AppState, admin: &AdminPrincipal) -> Result<String, ApiError> {
+    Ok(state
+        .domain
+        .instance(&admin.instance_id)
+        .await?
+        .external_url)
+}
+
 /// The admin a request acts as, from its `Authorization: Bearer` header.
 pub struct Admin(pub AdminPrincipal);
 
@@ -27,10 +37,7 @@ impl FromRequestParts<AppState> for Admin {
         let token = value
             .to_str()
             .ok()
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
+            .and_then(protocol::bearer::bearer_token)
             .ok_or(ApiError::Unauthorized {
                 token_presented: false,
             })?;

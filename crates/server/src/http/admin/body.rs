@@ -8,6 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
+use crate::http::media_type;
 
 /// A JSON body, deserialized with unknown fields refused by the target type.
 pub struct JsonBody<T>(pub T);
@@ -16,15 +17,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
-            let essence = content_type
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
+        if request.headers().contains_key(CONTENT_TYPE) {
+            let essence = media_type(request.headers()).unwrap_or_default();
             if essence != "application/json" && !essence.ends_with("+json") {
                 return Err(ApiError::Invalid {
                     field: "Content-Type".into(),

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::{Admin, instance_issuer};
 use super::body::QueryParams;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
@@ -120,12 +120,7 @@ async fn sign_out_user(
     Admin(admin): Admin,
     Path(user_id): Path<String>,
 ) -> Result<Json<SignedOut>, ApiError> {
-    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
-    let origin = state
-        .domain
-        .instance(&admin.instance_id)
-        .await?
-        .external_url;
+    let origin = instance_issuer(&state, &admin).await?;
     state.domain.user(&admin.instance_id, &user_id).await?;
     let terminated = state
         .domain
@@ -158,12 +153,7 @@ async fn terminate(
     Admin(admin): Admin,
     Path(session_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
-    let origin = state
-        .domain
-        .instance(&admin.instance_id)
-        .await?
-        .external_url;
+    let origin = instance_issuer(&state, &admin).await?;
     state
         .domain
         .terminate_session(

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::{Admin, instance_issuer};
 use super::body::{JsonBody, QueryParams};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
@@ -290,12 +290,7 @@ async fn remove(
     Admin(admin): Admin,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
-    let origin = state
-        .domain
-        .instance(&admin.instance_id)
-        .await?
-        .external_url;
+    let origin = instance_issuer(&state, &admin).await?;
     state.domain.remove_user(&admin, &user_id, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -348,12 +343,7 @@ async fn deactivate(
     Admin(admin): Admin,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserBody>, ApiError> {
-    // Becomes the logout tokens' `iss`: the instance's issuer, whatever host the admin used.
-    let origin = state
-        .domain
-        .instance(&admin.instance_id)
-        .await?
-        .external_url;
+    let origin = instance_issuer(&state, &admin).await?;
     let user = state
         .domain
         .deactivate_user(&admin, &user_id, &origin)

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::bearer::{BearerError, PresentedCredentials, presented_token};
@@ -11,7 +11,7 @@ use protocol::claims::StandardClaims;
 use protocol::scope::ScopeSet;
 
 use super::Issuer;
-use crate::http::AppState;
+use crate::http::{AppState, media_type};
 
 fn bearer_error(status: StatusCode, code: &'static str, description: &str) -> Response {
     let challenge = format!("Bearer error=\"{code}\", error_description=\"{description}\"");
@@ -34,15 +34,7 @@ pub async fn userinfo(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let is_form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| {
-            media
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = media_type(&headers).as_deref() == Some("application/x-www-form-urlencoded");
     let form =
         (method == Method::POST && is_form).then(|| protocol::params::parse_form_urlencoded(&body));
     let presented = presented_token(PresentedCredentials {

@@ -18,7 +18,7 @@ pub enum StoreError {
         /// The file or URL, with any password removed.
         target: String,
         /// The driver's error.
-        source: sqlx::Error,
+        source: BoxError,
     },
     /// The database holds a schema version this binary does not know.
     #[error(
@@ -87,9 +87,43 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of the embedded SQLite database.
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The transaction that carried this write did not commit (for example the disk is full
+    /// or failed): nothing of it was saved, and neither was anything of the commands that
+    /// shared its group commit.
+    #[error(
+        "the write was not saved: committing its transaction failed ({0}); nothing of it is on disk. \
+         Check the database's disk (space, permissions, errors) and try again"
+    )]
+    CommitFailed(String),
+    /// The SQLite writer thread is gone (the store is shutting down or the thread panicked).
+    #[error("the SQLite writer has stopped; restart the server")]
+    WriterStopped,
 }
 
 impl StoreError {
+    /// Whether `applied` (the newest migration the database ran) is the newest `migrator`
+    /// knows: older is an unfinished migration, newer a schema this binary cannot read.
+    pub(crate) fn check_schema(
+        migrator: &sqlx::migrate::Migrator,
+        applied: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let expected = migrator
+            .iter()
+            .map(|migration| migration.version)
+            .max()
+            .unwrap_or(0);
+        match applied {
+            Some(version) if version == expected => Ok(()),
+            Some(version) if version > expected => Err(StoreError::SchemaNewer { version }),
+            _ => Err(StoreError::Migrate(format!(
+                "migrations are not applied up to version {expected}"
+            ))),
+        }
+    }
+
     /// Maps a sqlx migration error, singling out a schema newer than this binary.
     pub(crate) fn from_migrate(error: sqlx::migrate::MigrateError) -> Self {
         match error {

@@ -137,3 +137,39 @@ pub struct EventQuery {
     /// At most this many events.
     pub limit: u32,
 }
+
+/// Refuses appends that name no events, an aggregate twice, or a negative sequence.
+pub(crate) fn validate(appends: &[AggregateAppend]) -> Result<(), crate::StoreError> {
+    if appends.iter().all(|append| append.events.is_empty()) {
+        return Err(crate::StoreError::InvalidAppend(
+            "no events to append".into(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for append in appends {
+        let key = (
+            &append.aggregate.instance_id,
+            &append.aggregate.aggregate_type,
+            &append.aggregate.aggregate_id,
+        );
+        if !seen.insert(key) {
+            return Err(crate::StoreError::InvalidAppend(format!(
+                "{} is named twice in one append",
+                append.aggregate
+            )));
+        }
+        if append.expected_sequence < 0 {
+            return Err(crate::StoreError::InvalidAppend(format!(
+                "negative expected sequence for {}",
+                append.aggregate
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A JSON array of strings, the form both back ends take a list parameter in.
+pub(crate) fn json_list<S: AsRef<str>>(items: &[S]) -> String {
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&items).expect("a list of strings always serializes")
+}

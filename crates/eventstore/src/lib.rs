@@ -30,4 +30,4 @@ pub use read_model::{
 };
 pub use runner::{PassSummary, ProjectionRunner, RunnerOptions, WaitError};
 pub use sqlite::{Durability, SqliteEventStore};
-pub use store::EventStore;
+pub use store::{EventStore, InlineApplied};

@@ -71,7 +71,7 @@ impl PostgresEventStore {
         let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
             backend: BACKEND,
             target: "the configured URL (it does not parse)".into(),
-            source,
+            source: source.into(),
         })?;
         Self::connect_with(options, max_connections).await
     }
@@ -96,7 +96,7 @@ impl PostgresEventStore {
             .map_err(|source| StoreError::Connect {
                 backend: BACKEND,
                 target,
-                source,
+                source: source.into(),
             })?;
         MIGRATOR
             .run(&pool)

@@ -39,6 +39,13 @@ pub trait Projection: Send + Sync + 'static {
         &[]
     }
 
+    /// Whether commands read this read model right after writing (the authorize, token,
+    /// logout and delivery paths). A store that can write such a read model in the command's
+    /// own transaction does (SQLite), so those commands never wait for a projection.
+    fn on_hot_path(&self) -> bool {
+        false
+    }
+
     /// Idempotent DDL (`CREATE TABLE IF NOT EXISTS …`) for the projection's tables, in the
     /// dialect both back ends share.
     fn schema(&self) -> &'static [&'static str] {
@@ -157,6 +164,44 @@ pub struct ApplyError {
     pub source: BoxError,
 }
 
+impl ApplyError {
+    /// The store's error for a batch of `projection` that failed on one of `events`.
+    pub(crate) fn into_store_error(
+        self,
+        projection: &str,
+        events: &[StoredEvent],
+    ) -> crate::StoreError {
+        let event = &events[self.index.min(events.len() - 1)];
+        crate::StoreError::Projection {
+            projection: projection.to_owned(),
+            aggregate: Box::new(event.aggregate.clone()),
+            sequence: event.sequence,
+            event_type: event.event_type.clone(),
+            source: self.source,
+        }
+    }
+}
+
+/// A logged event's position, aggregate type and event type: enough to tell which
+/// projections read it without reading its payload.
+pub(crate) type EventKind = (Position, String, String);
+
+/// The position of the first event in `recent` after `after` that `projection` reads.
+pub(crate) fn first_read(
+    projection: &dyn Projection,
+    recent: &[EventKind],
+    after: Position,
+) -> Option<Position> {
+    recent
+        .iter()
+        .find(|(position, aggregate_type, event_type)| {
+            *position > after
+                && reads(projection.aggregate_types(), aggregate_type)
+                && reads(projection.event_types(), event_type)
+        })
+        .map(|event| event.0)
+}
+
 /// What one projection batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchOutcome {
@@ -171,6 +216,41 @@ pub enum BatchOutcome {
     Idle,
     /// Another process holds this projection's lock for the instance.
     Busy,
+}
+
+impl BatchOutcome {
+    /// How far a projection's scan cursor may move after this outcome of a batch whose first
+    /// pending event was at `first`. When the batch was idle, another process applied what
+    /// the look found (it is not after the stored position), so the cursor may pass it.
+    pub(crate) fn scanned_to(self, first: Position) -> Option<Position> {
+        match self {
+            BatchOutcome::Applied { position, .. } => Some(position),
+            BatchOutcome::Idle => Some(first),
+            BatchOutcome::Busy => None,
+        }
+    }
+}
+
+/// The query for a projection's next batch after `after`.
+pub(crate) fn batch_query(
+    projection: &dyn Projection,
+    instance_id: &str,
+    after: Position,
+    limit: u32,
+) -> crate::event::EventQuery {
+    let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+    crate::event::EventQuery {
+        instance_id: Some(instance_id.to_owned()),
+        after,
+        aggregate_types: owned(projection.aggregate_types()),
+        event_types: owned(projection.event_types()),
+        limit,
+    }
+}
+
+/// Whether a projection that reads `kinds` (all when empty) reads `kind`.
+pub(crate) fn reads(kinds: &[&str], kind: &str) -> bool {
+    kinds.is_empty() || kinds.contains(&kind)
 }
 
 #[cfg(test)]

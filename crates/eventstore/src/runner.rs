@@ -48,7 +48,10 @@ pub struct ProjectionRunner {
     projections: Vec<Arc<dyn Projection>>,
     options: RunnerOptions,
     /// Per projection (same order), bumped whenever this process applied events to it.
-    applied: Vec<watch::Sender<u64>>,
+    applied: Arc<Vec<watch::Sender<u64>>>,
+    /// Projections the store writes with the events themselves (see
+    /// [`EventStore::write_inline`]); the runner leaves them alone.
+    inline: std::sync::OnceLock<Vec<&'static str>>,
 }
 
 impl ProjectionRunner {
@@ -58,12 +61,13 @@ impl ProjectionRunner {
         projections: Vec<Arc<dyn Projection>>,
         options: RunnerOptions,
     ) -> Self {
-        let applied = projections.iter().map(|_| watch::Sender::new(0)).collect();
+        let applied = Arc::new(projections.iter().map(|_| watch::Sender::new(0)).collect());
         ProjectionRunner {
             store,
             projections,
             options,
             applied,
+            inline: std::sync::OnceLock::new(),
         }
     }
 
@@ -79,21 +83,38 @@ impl ProjectionRunner {
     }
 
     fn signal_applied(&self, projection: &dyn Projection) {
-        if let Some(index) = self
-            .projections
-            .iter()
-            .position(|known| known.name() == projection.name())
-        {
-            self.applied[index].send_modify(|count| *count = count.wrapping_add(1));
-        }
+        bump(&self.projections, &self.applied, projection.name());
     }
 
-    /// Creates the projections' tables and records where new ones start.
+    /// Creates the projections' tables and records where new ones start; then hands the
+    /// projections on the hot path to the store where it writes them with the events.
     pub async fn install(&self) -> Result<(), StoreError> {
         for projection in &self.projections {
-            self.store.install_projection(projection.as_ref()).await?;
+            self.store.install_projection(projection.clone()).await?;
         }
+        let hot: Vec<Arc<dyn Projection>> = self
+            .projections
+            .iter()
+            .filter(|projection| projection.on_hot_path())
+            .cloned()
+            .collect();
+        let (projections, applied) = (self.projections.clone(), self.applied.clone());
+        let on_applied: crate::store::InlineApplied =
+            Arc::new(move |name| bump(&projections, &applied, name));
+        let inline = if hot.is_empty() || self.inline.get().is_some() {
+            Vec::new()
+        } else {
+            self.store.write_inline(hot, on_applied).await?
+        };
+        let _ = self.inline.set(inline);
         Ok(())
+    }
+
+    /// Whether the store writes this projection with the events (the runner leaves it).
+    fn is_inline(&self, name: &str) -> bool {
+        self.inline
+            .get()
+            .is_some_and(|inline| inline.contains(&name))
     }
 
     /// Applies everything currently visible, for every projection and instance.
@@ -114,12 +135,12 @@ impl ProjectionRunner {
         let Some(projection) = self
             .projections
             .iter()
-            .find(|projection| projection.name() == name)
+            .find(|projection| projection.name() == name && !self.is_inline(name))
         else {
             return Ok(summary);
         };
         for instance_id in self.store.instances().await? {
-            self.drain(&[projection.as_ref()], &instance_id, &mut summary)
+            self.drain(std::slice::from_ref(projection), &instance_id, &mut summary)
                 .await?;
         }
         Ok(summary)
@@ -130,7 +151,7 @@ impl ProjectionRunner {
     /// holds its lock (then `summary.busy`).
     async fn drain(
         &self,
-        projections: &[&dyn Projection],
+        projections: &[Arc<dyn Projection>],
         instance_id: &str,
         summary: &mut PassSummary,
     ) -> Result<(), StoreError> {
@@ -152,8 +173,8 @@ impl ProjectionRunner {
                 match outcome {
                     BatchOutcome::Applied { count, .. } => {
                         summary.applied += count;
-                        self.signal_applied(*projection);
-                        may_have_more.push(*projection);
+                        self.signal_applied(projection.as_ref());
+                        may_have_more.push(projection.clone());
                     }
                     BatchOutcome::Idle => {}
                     BatchOutcome::Busy => summary.busy = true,
@@ -167,13 +188,15 @@ impl ProjectionRunner {
     /// Drains each projection on its own; returns the first failure after trying them all.
     async fn drain_each(
         &self,
-        projections: &[&dyn Projection],
+        projections: &[Arc<dyn Projection>],
         instance_id: &str,
         summary: &mut PassSummary,
     ) -> Result<(), StoreError> {
         let mut first_error = None;
         for projection in projections {
-            if let Err(error) = Box::pin(self.drain(&[*projection], instance_id, summary)).await {
+            if let Err(error) =
+                Box::pin(self.drain(std::slice::from_ref(projection), instance_id, summary)).await
+            {
                 first_error.get_or_insert(error);
             }
         }
@@ -192,16 +215,16 @@ impl ProjectionRunner {
     ) -> Result<PassSummary, StoreError> {
         let relevant = |projection: &&Arc<dyn Projection>| {
             let reads = projection.aggregate_types();
-            aggregate_types.is_empty()
-                || reads.is_empty()
-                || reads.iter().any(|read| aggregate_types.contains(read))
+            !self.is_inline(projection.name())
+                && (aggregate_types.is_empty()
+                    || reads.is_empty()
+                    || reads.iter().any(|read| aggregate_types.contains(read)))
         };
-        let relevant: Vec<&dyn Projection> = self
-            .projections
-            .iter()
-            .filter(relevant)
-            .map(|projection| projection.as_ref())
-            .collect();
+        let relevant: Vec<Arc<dyn Projection>> =
+            self.projections.iter().filter(relevant).cloned().collect();
+        if relevant.is_empty() {
+            return Ok(PassSummary::default());
+        }
         let mut summary = PassSummary::default();
         self.drain(&relevant, instance_id, &mut summary).await?;
         Ok(summary)
@@ -284,6 +307,13 @@ impl ProjectionRunner {
             }
             next_wait = self.options.poll_interval;
         }
+    }
+}
+
+/// Bumps the `applied` counter of the projection named `name`.
+fn bump(projections: &[Arc<dyn Projection>], applied: &[watch::Sender<u64>], name: &str) {
+    if let Some(index) = projections.iter().position(|known| known.name() == name) {
+        applied[index].send_modify(|count| *count = count.wrapping_add(1));
     }
 }
 

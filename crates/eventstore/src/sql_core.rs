@@ -6,7 +6,6 @@
 //! two dialects differ). Including the file rather than writing it generically over
 //! `sqlx::Database` keeps every query concrete and the trait bounds out of sight.
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -18,7 +17,9 @@ use super::{BACKEND, DIALECT, Db, MIGRATOR, Store};
 use crate::dialect::Dialect;
 use crate::error::StoreError;
 use crate::event::{AggregateAppend, AggregateRef, EventQuery, NewEvent, Position, StoredEvent};
+use crate::event::{json_list, validate};
 use crate::projection::{BatchOutcome, Projection, StartFrom};
+use crate::projection::{batch_query, first_read};
 use crate::read_model::{ReadModelTx, SqlRow, SqlValue};
 use crate::store::EventStore;
 
@@ -154,33 +155,6 @@ async fn last_sequence(conn: &mut Conn, aggregate: &AggregateRef) -> Result<i64,
     .fetch_one(&mut *conn)
     .await?;
     Ok(last)
-}
-
-fn validate(appends: &[AggregateAppend]) -> Result<(), StoreError> {
-    if appends.iter().all(|append| append.events.is_empty()) {
-        return Err(StoreError::InvalidAppend("no events to append".into()));
-    }
-    let mut seen = BTreeSet::new();
-    for append in appends {
-        let key = (
-            &append.aggregate.instance_id,
-            &append.aggregate.aggregate_type,
-            &append.aggregate.aggregate_id,
-        );
-        if !seen.insert(key) {
-            return Err(StoreError::InvalidAppend(format!(
-                "{} is named twice in one append",
-                append.aggregate
-            )));
-        }
-        if append.expected_sequence < 0 {
-            return Err(StoreError::InvalidAppend(format!(
-                "negative expected sequence for {}",
-                append.aggregate
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Inserts one event if the aggregate's last sequence is the one before it; `Ok(None)` when
@@ -348,11 +322,6 @@ async fn read_events(conn: &mut Conn, query: &EventQuery) -> Result<Vec<StoredEv
     rows.iter().map(decode_event).collect()
 }
 
-fn json_list<S: AsRef<str>>(items: &[S]) -> String {
-    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
-    serde_json::to_string(&items).expect("a list of strings always serializes")
-}
-
 async fn start_position(
     conn: &mut Conn,
     projection: &str,
@@ -375,23 +344,6 @@ async fn start_position(
     match installed_at {
         Some(tx) => Ok(Position::end_of_tx(tx)),
         None => Err(StoreError::NotInstalled(projection.to_owned())),
-    }
-}
-
-/// The query for a projection's next batch after `after`.
-fn batch_query(
-    projection: &dyn Projection,
-    instance_id: &str,
-    after: Position,
-    limit: u32,
-) -> EventQuery {
-    let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
-    EventQuery {
-        instance_id: Some(instance_id.to_owned()),
-        after,
-        aggregate_types: owned(projection.aggregate_types()),
-        event_types: owned(projection.event_types()),
-        limit,
     }
 }
 
@@ -423,16 +375,7 @@ async fn project_in_tx(
     projection
         .apply_batch(&mut ConnTx(&mut *conn), &events)
         .await
-        .map_err(|failure| {
-            let event = &events[failure.index.min(events.len() - 1)];
-            StoreError::Projection {
-                projection: projection.name().to_owned(),
-                aggregate: Box::new(event.aggregate.clone()),
-                sequence: event.sequence,
-                event_type: event.event_type.clone(),
-                source: failure.source,
-            }
-        })?;
+        .map_err(|failure| failure.into_store_error(projection.name(), &events))?;
     sqlx::query(STATEMENTS.save_current_state.clone())
         .bind(projection.name())
         .bind(instance_id)
@@ -470,11 +413,6 @@ async fn install_in_tx(conn: &mut Conn, projection: &dyn Projection) -> Result<(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Whether a projection that reads `kinds` (all when empty) reads `kind`.
-fn reads(kinds: &[&str], kind: &str) -> bool {
-    kinds.is_empty() || kinds.contains(&kind)
 }
 
 /// A read-model statement runner over one open transaction.
@@ -646,16 +584,19 @@ impl EventStore for Store {
         Ok(instances)
     }
 
-    async fn install_projection(&self, projection: &dyn Projection) -> Result<(), StoreError> {
+    async fn install_projection(
+        &self,
+        projection: std::sync::Arc<dyn Projection>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
-        install_in_tx(&mut tx, projection).await?;
+        install_in_tx(&mut tx, projection.as_ref()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn project(
         &self,
-        projection: &dyn Projection,
+        projection: std::sync::Arc<dyn Projection>,
         instance_id: &str,
         limit: u32,
     ) -> Result<BatchOutcome, StoreError> {
@@ -665,7 +606,7 @@ impl EventStore for Store {
 
     async fn project_many(
         &self,
-        projections: &[&dyn Projection],
+        projections: &[std::sync::Arc<dyn Projection>],
         instance_id: &str,
         limit: u32,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
@@ -688,7 +629,7 @@ impl EventStore for Store {
                 .scan_cursors()
                 .lock()
                 .expect("cursor lock")
-                .get(&key(*projection))
+                .get(&key(projection.as_ref()))
                 .copied();
             let after = match cursor {
                 Some(cursor) => cursor,
@@ -725,16 +666,9 @@ impl EventStore for Store {
         // (index, where its batch starts, the first pending event's position)
         let mut pending = Vec::new();
         for (index, after) in behind {
-            let projection = projections[index];
+            let projection = projections[index].as_ref();
             let first = match &recent {
-                Some(recent) => recent
-                    .iter()
-                    .find(|(position, aggregate_type, event_type)| {
-                        *position > after
-                            && reads(projection.aggregate_types(), aggregate_type)
-                            && reads(projection.event_types(), event_type)
-                    })
-                    .map(|event| event.0),
+                Some(recent) => first_read(projection, recent, after),
                 None => read_events(&mut reader, &batch_query(projection, instance_id, after, 1))
                     .await?
                     .first()
@@ -753,7 +687,14 @@ impl EventStore for Store {
         }
         let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
         for &(index, after, _) in &pending {
-            match project_in_tx(&mut tx, projections[index], instance_id, Some(after), limit).await
+            match project_in_tx(
+                &mut tx,
+                projections[index].as_ref(),
+                instance_id,
+                Some(after),
+                limit,
+            )
+            .await
             {
                 Ok(outcome) => outcomes[index] = outcome,
                 Err(error) => {
@@ -773,12 +714,8 @@ impl EventStore for Store {
             tx.rollback().await?;
         }
         for &(index, _, first) in &pending {
-            match outcomes[index] {
-                BatchOutcome::Applied { position, .. } => advance(projections[index], position),
-                // Another process applied what the look found (it is not after the stored
-                // position), so the cursor may pass it.
-                BatchOutcome::Idle => advance(projections[index], first),
-                BatchOutcome::Busy => {}
+            if let Some(to) = outcomes[index].scanned_to(first) {
+                advance(projections[index].as_ref(), to);
             }
         }
         Ok(outcomes)
@@ -817,22 +754,11 @@ impl EventStore for Store {
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let expected = MIGRATOR
-            .iter()
-            .map(|migration| migration.version)
-            .max()
-            .unwrap_or(0);
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(self.reader())
                 .await?;
-        match applied {
-            Some(version) if version == expected => Ok(()),
-            Some(version) if version > expected => Err(StoreError::SchemaNewer { version }),
-            _ => Err(StoreError::Migrate(format!(
-                "migrations are not applied up to version {expected}"
-            ))),
-        }
+        StoreError::check_schema(&MIGRATOR, applied)
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {

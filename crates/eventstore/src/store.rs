@@ -1,5 +1,7 @@
 //! The event store interface both back ends implement.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::sync::watch;
 
@@ -45,13 +47,27 @@ pub trait EventStore: Send + Sync + 'static {
     async fn instances(&self) -> Result<Vec<String>, StoreError>;
 
     /// Creates a projection's tables and, the first time, records where it starts.
-    async fn install_projection(&self, projection: &dyn Projection) -> Result<(), StoreError>;
+    async fn install_projection(&self, projection: Arc<dyn Projection>) -> Result<(), StoreError>;
+
+    /// Takes over `projections` (installed already) so that every later append updates their
+    /// read models in its own transaction, after catching them up; returns the names taken.
+    /// `on_applied` is called with a projection's name after a commit that changed it.
+    /// The default takes none: on PostgreSQL a reader must respect the visibility horizon,
+    /// so its projections stay with the runner.
+    async fn write_inline(
+        &self,
+        projections: Vec<Arc<dyn Projection>>,
+        on_applied: InlineApplied,
+    ) -> Result<Vec<&'static str>, StoreError> {
+        let _ = (projections, on_applied);
+        Ok(Vec::new())
+    }
 
     /// Applies up to `limit` pending events of one instance to a projection, under the
     /// projection's lock for that instance, and advances its position in the same transaction.
     async fn project(
         &self,
-        projection: &dyn Projection,
+        projection: Arc<dyn Projection>,
         instance_id: &str,
         limit: u32,
     ) -> Result<BatchOutcome, StoreError>;
@@ -61,7 +77,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// outcome per projection, in order. Any failure rolls back the whole transaction.
     async fn project_many(
         &self,
-        projections: &[&dyn Projection],
+        projections: &[Arc<dyn Projection>],
         instance_id: &str,
         limit: u32,
     ) -> Result<Vec<BatchOutcome>, StoreError>;
@@ -91,6 +107,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// another one where the back end can tell).
     fn subscribe(&self) -> watch::Receiver<u64>;
 }
+
+/// Called with a projection's name after a commit that changed its read model inline.
+pub type InlineApplied = Arc<dyn Fn(&'static str) + Send + Sync>;
 
 /// Wakes subscribers when events may have been appended.
 #[derive(Clone)]

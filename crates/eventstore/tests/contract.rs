@@ -470,21 +470,21 @@ async fn tally(h: &Harness) -> i64 {
 /// Several projections advance in one transaction; a failure rolls back all of that
 /// transaction, but the runner then lets the healthy projection go on alone.
 async fn projections_apply_together_and_fail_alone(h: Harness) {
-    let ledger_projection = Ledger {
+    let ledger_projection: Arc<dyn Projection> = Arc::new(Ledger {
         start: StartFrom::Beginning,
-    };
+    });
     h.store
-        .install_projection(&ledger_projection)
+        .install_projection(ledger_projection.clone())
         .await
         .unwrap();
-    h.store.install_projection(&Tally).await.unwrap();
+    h.store.install_projection(Arc::new(Tally)).await.unwrap();
     let stored = h
         .store
         .append(&[append_one("i1", "a", 0, "thing.created")])
         .await
         .unwrap();
     settle(h.store.as_ref(), stored[0].position).await;
-    let both: [&dyn Projection; 2] = [&ledger_projection, &Tally];
+    let both: [Arc<dyn Projection>; 2] = [ledger_projection.clone(), Arc::new(Tally)];
     let outcomes = h.store.project_many(&both, "i1", 10).await.unwrap();
     let applied = BatchOutcome::Applied {
         count: 1,
@@ -536,11 +536,18 @@ async fn failing_projection_changes_nothing(h: Harness) {
         .await
         .unwrap();
     settle(h.store.as_ref(), stored[0].position).await;
-    let projection = Ledger {
+    let projection: Arc<dyn Projection> = Arc::new(Ledger {
         start: StartFrom::Beginning,
-    };
-    h.store.install_projection(&projection).await.unwrap();
-    let error = h.store.project(&projection, "i1", 10).await.unwrap_err();
+    });
+    h.store
+        .install_projection(projection.clone())
+        .await
+        .unwrap();
+    let error = h
+        .store
+        .project(projection.clone(), "i1", 10)
+        .await
+        .unwrap_err();
     let message = error.to_string();
     assert!(
         message.contains("thing.poisoned") && message.contains("#2"),
@@ -679,16 +686,19 @@ async fn subscribers_wake_on_append(h: Harness) {
 async fn store_is_ready_after_migrations(h: Harness) {
     h.store.check_ready().await.unwrap();
     assert!(h.store.is_visible(Position::START).await.unwrap());
-    let projection = Ledger {
+    let projection: Arc<dyn Projection> = Arc::new(Ledger {
         start: StartFrom::Beginning,
-    };
+    });
     assert!(matches!(
-        h.store.project(&projection, "i1", 1).await,
+        h.store.project(projection.clone(), "i1", 1).await,
         Err(StoreError::NotInstalled(_))
     ));
-    h.store.install_projection(&projection).await.unwrap();
+    h.store
+        .install_projection(projection.clone())
+        .await
+        .unwrap();
     assert_eq!(
-        h.store.project(&projection, "i1", 1).await.unwrap(),
+        h.store.project(projection.clone(), "i1", 1).await.unwrap(),
         BatchOutcome::Idle
     );
 }

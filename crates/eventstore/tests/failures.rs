@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, Ledger, aggregate, append_one, ledger, settle};
@@ -117,11 +118,14 @@ async fn sqlite_corrupt_event_is_named_and_projection_stops_before_it() {
         "{message}"
     );
 
-    let projection = Ledger {
+    let projection: Arc<dyn Projection> = Arc::new(Ledger {
         start: StartFrom::Beginning,
-    };
-    h.store.install_projection(&projection).await.unwrap();
-    assert!(h.store.project(&projection, "i1", 10).await.is_err());
+    });
+    h.store
+        .install_projection(projection.clone())
+        .await
+        .unwrap();
+    assert!(h.store.project(projection.clone(), "i1", 10).await.is_err());
     assert!(ledger(h.store.as_ref()).await.is_empty());
     assert_eq!(
         h.store
@@ -142,10 +146,13 @@ async fn postgres_late_commit_is_not_skipped() {
     let Reopen::Postgres(options) = &h.reopen else {
         unreachable!()
     };
-    let projection = Ledger {
+    let projection: Arc<dyn Projection> = Arc::new(Ledger {
         start: StartFrom::Beginning,
-    };
-    h.store.install_projection(&projection).await.unwrap();
+    });
+    h.store
+        .install_projection(projection.clone())
+        .await
+        .unwrap();
     // The instance exists already, as it would in practice (a brand-new instance's first
     // appends serialize on its `event_instances` row).
     let mut other = append_one("i1", "x", 0, "other.created");
@@ -175,7 +182,7 @@ async fn postgres_late_commit_is_not_skipped() {
         .unwrap();
     assert!(!h.store.is_visible(fast[0].position).await.unwrap());
     assert_eq!(
-        h.store.project(&projection, "i1", 10).await.unwrap(),
+        h.store.project(projection.clone(), "i1", 10).await.unwrap(),
         BatchOutcome::Idle,
         "B must wait for A"
     );
@@ -184,7 +191,7 @@ async fn postgres_late_commit_is_not_skipped() {
     slow.commit().await.unwrap();
     settle(h.store.as_ref(), fast[0].position).await;
     assert!(matches!(
-        h.store.project(&projection, "i1", 10).await.unwrap(),
+        h.store.project(projection.clone(), "i1", 10).await.unwrap(),
         BatchOutcome::Applied { count: 2, .. }
     ));
     let rows: Vec<String> = ledger(h.store.as_ref())

@@ -33,6 +33,10 @@ impl Projection for GrantProjection {
         "oidc_grants"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[Grant::TYPE]
     }

@@ -30,6 +30,10 @@ impl Projection for SessionExpiryProjection {
         "session_expiries"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[Session::TYPE]
     }

@@ -28,6 +28,10 @@ impl Projection for SessionProjection {
         "sessions"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[Session::TYPE]
     }

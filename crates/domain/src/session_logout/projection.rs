@@ -136,6 +136,10 @@ impl Projection for BackChannelDeliveryProjection {
         "back_channel_deliveries"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[SessionLogout::TYPE, Session::TYPE]
     }

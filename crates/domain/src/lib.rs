@@ -9,6 +9,7 @@
 pub mod admin_token;
 pub mod aggregate;
 pub mod application;
+mod cache;
 pub mod clock;
 pub mod error;
 pub mod features;

@@ -12,13 +12,14 @@ use eventstore::{
 
 use crate::admin_token::AdminTokenProjection;
 use crate::aggregate::{Aggregate, Loaded, Stamp};
-use crate::application::ApplicationProjection;
+use crate::application::{ApplicationProjection, ApplicationView};
+use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::features::SystemFeatures;
 use crate::grant::GrantProjection;
-use crate::instance::InstanceProjection;
-use crate::keys::SigningKeyProjection;
+use crate::instance::{InstanceProjection, InstanceView};
+use crate::keys::{SigningKeyProjection, SigningKeyRecord};
 use crate::session::SessionProjection;
 use crate::session_logout::BackChannelDeliveryProjection;
 use crate::user::UserProjection;
@@ -88,6 +89,32 @@ pub struct Domain {
     pub(crate) runner: Arc<ProjectionRunner>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: DomainOptions,
+    pub(crate) caches: Caches,
+}
+
+/// The read models served from memory (see `cache.rs`).
+pub(crate) struct Caches {
+    /// Every instance (there are few; each request resolves its host among them).
+    pub(crate) instances: ReadCache<(), Arc<Vec<InstanceView>>>,
+    /// Applications by (instance, client_id); `None` caches an unknown client_id.
+    pub(crate) applications: ReadCache<(String, String), Option<ApplicationView>>,
+    /// Signing keys by instance.
+    pub(crate) signing_keys: ReadCache<String, Vec<SigningKeyRecord>>,
+}
+
+impl Caches {
+    fn new(runner: &ProjectionRunner) -> Self {
+        let changes = |projection: &dyn Projection| {
+            runner
+                .applied(projection.name())
+                .expect("the domain's runner runs every domain projection")
+        };
+        Caches {
+            instances: ReadCache::new(changes(&InstanceProjection)),
+            applications: ReadCache::new(changes(&ApplicationProjection)),
+            signing_keys: ReadCache::new(changes(&SigningKeyProjection)),
+        }
+    }
 }
 
 impl Domain {
@@ -99,6 +126,7 @@ impl Domain {
             options.runner,
         ));
         Domain {
+            caches: Caches::new(&runner),
             store,
             runner,
             clock,

@@ -29,5 +29,7 @@ pub use read_model::{
     KEYS_PER_STATEMENT, ReadModelTx, SqlRow, SqlValue, execute_for_keys, key_placeholders,
 };
 pub use runner::{PassSummary, ProjectionRunner, RunnerOptions, WaitError};
-pub use sqlite::{Durability, SqliteEventStore};
+pub use sqlite::{
+    Activity as SqliteActivity, Durability, SqliteEventStore, activity as sqlite_activity,
+};
 pub use store::{EventStore, InlineApplied};

@@ -47,8 +47,11 @@ pub struct ProjectionRunner {
     store: Arc<dyn EventStore>,
     projections: Vec<Arc<dyn Projection>>,
     options: RunnerOptions,
-    /// Per projection (same order), bumped whenever this process applied events to it.
+    /// Per projection (same order), bumped whenever its read model changed as far as this
+    /// process can tell (see [`ProjectionRunner::applied`]).
     applied: Arc<Vec<watch::Sender<u64>>>,
+    /// Where each (projection, instance) stood at the last look, on a shared database.
+    positions_seen: std::sync::Mutex<std::collections::HashMap<(String, String), Position>>,
     /// Projections the store writes with the events themselves (see
     /// [`EventStore::write_inline`]); the runner leaves them alone.
     inline: std::sync::OnceLock<Vec<&'static str>>,
@@ -68,12 +71,16 @@ impl ProjectionRunner {
             options,
             applied,
             inline: std::sync::OnceLock::new(),
+            positions_seen: Default::default(),
         }
     }
 
-    /// A counter bumped whenever this process applies events to the projection named `name`
-    /// (by a pass, a `wait_for` or a `catch_up`), for a component that acts on what that
-    /// projection shows. `None` for an unknown name.
+    /// A counter bumped whenever the read model of the projection named `name` changed as far
+    /// as this process can tell: it applied events (a pass, a `wait_for`, a `catch_up`), the
+    /// store applied them with the append (SQLite; bumped after the commit, before the
+    /// command's answer), or, on a shared database, a pass found that another process
+    /// advanced the projection. For caches and components that act on a read model. `None`
+    /// for an unknown name.
     pub fn applied(&self, name: &str) -> Option<watch::Receiver<u64>> {
         let index = self
             .projections
@@ -125,7 +132,47 @@ impl ProjectionRunner {
             summary.applied += instance.applied;
             summary.busy |= instance.busy;
         }
+        self.notice_other_processes().await?;
         Ok(summary)
+    }
+
+    /// On a shared database, bumps the `applied` counter of every projection another process
+    /// advanced since the last look (one read of the stored positions).
+    async fn notice_other_processes(&self) -> Result<(), StoreError> {
+        if !self.store.shared() {
+            return Ok(());
+        }
+        let rows = self
+            .store
+            .query(
+                "SELECT projection, instance_id, position, in_tx_order FROM current_states",
+                &[],
+            )
+            .await?;
+        let mut changed = Vec::new();
+        {
+            let mut seen = self
+                .positions_seen
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for row in &rows {
+                let key = (row.text(0)?.to_owned(), row.text(1)?.to_owned());
+                let position = Position {
+                    tx: row.int(2)?,
+                    in_tx_order: i32::try_from(row.int(3)?).unwrap_or(i32::MAX),
+                };
+                // A first sight counts as a change: a cache may have been filled before it.
+                if seen.insert(key.clone(), position) != Some(position) {
+                    changed.push(key.0);
+                }
+            }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        for name in changed {
+            bump(&self.projections, &self.applied, &name);
+        }
+        Ok(())
     }
 
     /// Applies everything currently visible to the one projection named `name`, for every
@@ -213,21 +260,28 @@ impl ProjectionRunner {
         instance_id: &str,
         aggregate_types: &[&str],
     ) -> Result<PassSummary, StoreError> {
-        let relevant = |projection: &&Arc<dyn Projection>| {
-            let reads = projection.aggregate_types();
-            !self.is_inline(projection.name())
-                && (aggregate_types.is_empty()
-                    || reads.is_empty()
-                    || reads.iter().any(|read| aggregate_types.contains(read)))
-        };
-        let relevant: Vec<Arc<dyn Projection>> =
-            self.projections.iter().filter(relevant).cloned().collect();
+        let relevant = self.relevant(aggregate_types);
         if relevant.is_empty() {
             return Ok(PassSummary::default());
         }
         let mut summary = PassSummary::default();
         self.drain(&relevant, instance_id, &mut summary).await?;
         Ok(summary)
+    }
+
+    /// The projections the runner keeps that read any of `aggregate_types` (all when empty).
+    fn relevant(&self, aggregate_types: &[&str]) -> Vec<Arc<dyn Projection>> {
+        self.projections
+            .iter()
+            .filter(|projection| {
+                let reads = projection.aggregate_types();
+                !self.is_inline(projection.name())
+                    && (aggregate_types.is_empty()
+                        || reads.is_empty()
+                        || reads.iter().any(|read| aggregate_types.contains(read)))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Waits until every projection that reads `aggregate_types` (all projections when empty)
@@ -250,6 +304,12 @@ impl ProjectionRunner {
                     .await?
                     .busy
             {
+                // Whoever applied the write (this process, or another on a shared
+                // database), caches keyed on these read models learn of it before the
+                // command answers.
+                for projection in self.relevant(aggregate_types) {
+                    self.signal_applied(projection.as_ref());
+                }
                 return Ok(());
             }
             if tokio::time::Instant::now() + pause > deadline {

@@ -480,6 +480,10 @@ impl EventStore for Store {
         BACKEND
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {
         validate(appends)?;
         // Instances already recorded in `event_instances` need no insert (rows are never

@@ -16,6 +16,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and errors.
     fn backend(&self) -> &'static str;
 
+    /// Whether other processes may write to the same database (replicas), so read models
+    /// can change without this process applying anything.
+    fn shared(&self) -> bool;
+
     /// Appends events to one or more aggregates in one transaction. Fails with
     /// `StoreError::Conflict`, appending nothing, when any aggregate's last sequence is not the
     /// expected one.

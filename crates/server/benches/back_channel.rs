@@ -313,6 +313,7 @@ async fn main() {
             setting_up.elapsed().as_secs_f64(),
             std::process::id()
         );
+        let activity = eventstore::sqlite_activity();
         let started = Instant::now();
         let ended = domain
             .sign_out_user(
@@ -338,11 +339,14 @@ async fn main() {
         }
         let elapsed = started.elapsed();
         peak = peak.max(common::rss_mib());
+        let done = eventstore::sqlite_activity();
         println!(
-            "| sustained delivery, {sessions} sessions ended by one admin sign-out, one application each ({alg}) | {:.0} tokens/s ({:.1} s, of which the sign-out call {:.1} s; RSS {before:.1} → peak {peak:.1} MiB) |",
+            "| sustained delivery, {sessions} sessions ended by one admin sign-out, one application each ({alg}) | {:.0} tokens/s ({:.1} s, of which the sign-out call {:.1} s; RSS {before:.1} → peak {peak:.1} MiB; per session {:.1} SQLite statements, {:.3} commits) |",
             sessions as f64 / elapsed.as_secs_f64(),
             elapsed.as_secs_f64(),
-            signed_out.as_secs_f64()
+            signed_out.as_secs_f64(),
+            (done.statements - activity.statements) as f64 / sessions as f64,
+            (done.commits - activity.commits) as f64 / sessions as f64,
         );
     }
     server.stop().await.unwrap();

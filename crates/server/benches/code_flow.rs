@@ -2,7 +2,9 @@
 //! iteration) for ES256 and RS256 clients, and resident memory after many issued token sets.
 //! The server runs in this process on its embedded SQLite store; the client talks HTTP over
 //! loopback. Run: `cargo bench -p server --bench code_flow` (`BENCH_SCALE=0.1` for a quick run,
-//! `BENCH_DURABILITY=normal` for SQLite's normal synchronous mode). Figures are printed.
+//! `BENCH_DURABILITY=normal` for SQLite's normal synchronous mode, `BENCH_CLIENTS=64` for the
+//! number of concurrent clients). Figures are printed, with SQLite statements and commits per
+//! flow from `eventstore::sqlite_activity`.
 
 mod common;
 
@@ -16,7 +18,14 @@ use server::{Config, RunningServer};
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 const CALLBACK: &str = "https://app.example.com/callback";
-const CONCURRENCY: usize = 16;
+/// Concurrent clients: `BENCH_CLIENTS`, 16 unless set.
+fn concurrency() -> usize {
+    std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|clients| clients.parse().ok())
+        .filter(|clients| *clients > 0)
+        .unwrap_or(16)
+}
 
 fn scale() -> f64 {
     std::env::var("BENCH_SCALE")
@@ -128,7 +137,7 @@ async fn iteration(http: &reqwest::Client, base: &str, cookie: &str, client: &Cl
     started.elapsed()
 }
 
-/// Runs `count` iterations with `CONCURRENCY` clients; returns (per second, p50, p99).
+/// Runs `count` iterations with [`concurrency`] clients; returns (per second, p50, p99).
 async fn run(
     http: &reqwest::Client,
     base: &str,
@@ -137,8 +146,8 @@ async fn run(
     count: usize,
 ) -> (f64, Duration, Duration) {
     let started = Instant::now();
-    let per_worker = count / CONCURRENCY;
-    let workers: Vec<_> = (0..CONCURRENCY)
+    let per_worker = count / concurrency();
+    let workers: Vec<_> = (0..concurrency())
         .map(|_| {
             let (http, base, cookie, client) = (
                 http.clone(),
@@ -241,21 +250,27 @@ async fn main() {
         .unwrap();
     let cookie = sign_in(&http, &base, &clients["ES256"].authorize).await;
 
-    let count = ((3_000.0 * scale()) as usize).max(CONCURRENCY);
+    let clients_n = concurrency();
+    let count = ((3_000.0 * scale()) as usize).max(clients_n);
     println!(
-        "| figure (SQLite, durability {durability}, {CONCURRENCY} concurrent clients) | value |"
+        "| figure (SQLite, durability {durability}, {clients_n} concurrent clients) | value |"
     );
     println!("|---|---:|");
     for alg in ["ES256", "RS256"] {
         run(&http, &base, &cookie, clients[alg].clone(), 200).await; // warm-up: keys, caches, pools
+        let before = eventstore::sqlite_activity();
         let (rate, p50, p99) = run(&http, &base, &cookie, clients[alg].clone(), count).await;
+        let after = eventstore::sqlite_activity();
+        let flows = (count / clients_n * clients_n) as f64;
         println!(
-            "| code exchanges/s, {alg} (authorize + token, {count} iterations) | {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms) |",
+            "| code exchanges/s, {alg} (authorize + token, {count} iterations) | {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms; per flow {:.1} SQLite statements, {:.2} commits) |",
             p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
+            p99.as_secs_f64() * 1e3,
+            (after.statements - before.statements) as f64 / flows,
+            (after.commits - before.commits) as f64 / flows,
         );
     }
-    let token_sets = ((100_000.0 * scale()) as usize).max(CONCURRENCY);
+    let token_sets = ((100_000.0 * scale()) as usize).max(clients_n);
     let before = common::rss_mib();
     let started = Instant::now();
     let (rate, _, _) = run(&http, &base, &cookie, clients["ES256"].clone(), token_sets).await;

@@ -12,8 +12,9 @@ use domain::{Domain, DomainError};
 use jose::rand_core::UnwrapErr;
 use jose::{Algorithm, JwkSet, MasterKey, SealedKey, SigningKey, Verifier};
 
-/// How long cached keys are trusted before the read model is consulted again (another replica
-/// may have rotated).
+/// How long cached keys are kept at most. A new key (here or through another replica) is seen
+/// at once through `Domain::signing_keys_version`; this only bounds how long a parsed key set
+/// lives without a fresh look.
 const CACHE_SECONDS: i64 = 60;
 
 /// A key problem.
@@ -89,6 +90,9 @@ pub struct InstanceKeys {
     /// Verifies tokens this instance signed (e.g. an `id_token_hint`).
     pub verifier: Verifier,
     refresh_after: DateTime<Utc>,
+    /// `Domain::signing_keys_version` before the keys were read: once it moves (a key was
+    /// added here or through another replica) these keys are read again.
+    version: u64,
 }
 
 impl From<DomainError> for KeyError {
@@ -141,13 +145,19 @@ impl KeyRing {
             .get(instance_id)
             .cloned();
         match cached {
-            Some(keys) if keys.refresh_after > self.domain.now() => Ok(keys),
+            Some(keys)
+                if keys.refresh_after > self.domain.now()
+                    && keys.version == self.domain.signing_keys_version() =>
+            {
+                Ok(keys)
+            }
             _ => self.reload(instance_id).await,
         }
     }
 
     async fn reload(&self, instance_id: &str) -> Result<Arc<InstanceKeys>, KeyError> {
         let now = self.domain.now();
+        let version = self.domain.signing_keys_version();
         let records = self.domain.signing_keys(instance_id).await?;
         let mut signers = HashMap::new();
         let mut published = Vec::new();
@@ -172,6 +182,7 @@ impl KeyRing {
             jwks,
             verifier,
             refresh_after,
+            version,
         });
         self.cache
             .write()

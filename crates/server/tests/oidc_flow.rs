@@ -8,7 +8,9 @@ use domain::{NewUser, Profile};
 use eventstore::testing::Harness;
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
+use serde_json::json;
 use server::RunningServer;
+use std::time::Duration;
 
 const CALLBACK: &str = "https://app.example.com/callback";
 /// RFC 7636 Appendix B.
@@ -440,4 +442,78 @@ async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
             .ends_with("/oauth/v2/token")
     );
     server.stop().await.unwrap();
+}
+
+/// Applications are served from memory on every replica; a change made through one replica
+/// reaches the other's cache when its log-follower wakes (LISTEN/NOTIFY), not at a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_application_is_used_by_the_other_replica() {
+    let Some(h) = eventstore::testing::postgres().await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        RunningServer::start(config(&h)),
+        RunningServer::start(config(&h))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let domain = a.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let first = "https://app.example.com/first";
+    let second = "https://app.example.com/second";
+    let settings =
+        |uri: &str| oidc_config(json!({ "name": "Replicated App", "redirect_uris": [uri] }));
+    let (app, _) = domain
+        .add_application(&admin, settings(first))
+        .await
+        .unwrap();
+    let authorize = |redirect_uri: &str| {
+        format!(
+            "/oauth/v2/authorize?{}",
+            form(&[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", redirect_uri),
+                ("scope", "openid"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
+        )
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let status_on_b = |path: String| {
+        let (http, url) = (http.clone(), format!("http://{}{path}", b.local_addr));
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    let accepted_on_b = async |redirect_uri: &str, failure: &str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while status_on_b(authorize(redirect_uri)).await != StatusCode::SEE_OTHER {
+            assert!(tokio::time::Instant::now() < deadline, "{failure}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    // Replica b reads the application (and so caches it) before the change.
+    accepted_on_b(first, "b never saw the new application").await;
+
+    domain
+        .change_application(&admin, &app.client_id, settings(second))
+        .await
+        .unwrap();
+    accepted_on_b(second, "b kept the old application").await;
+    assert_eq!(
+        status_on_b(authorize(first)).await,
+        StatusCode::BAD_REQUEST,
+        "b no longer accepts the removed redirect URI"
+    );
+    // Replica a, which made the change, never answered from the old settings.
+    let on_a = http
+        .get(format!("http://{}{}", a.local_addr, authorize(first)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_a.status(), StatusCode::BAD_REQUEST);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }

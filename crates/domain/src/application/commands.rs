@@ -39,9 +39,25 @@ impl Domain {
         instance_id: &str,
         client_id: &str,
     ) -> Result<ApplicationView, DomainError> {
-        ApplicationView::by_client_id(self.store.as_ref(), instance_id, client_id)
+        self.cached_application(instance_id, client_id)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("application {client_id}")))
+    }
+
+    /// The application with this client_id, from memory while unchanged.
+    async fn cached_application(
+        &self,
+        instance_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ApplicationView>, DomainError> {
+        let key = (instance_id.to_owned(), client_id.to_owned());
+        self.caches
+            .applications
+            .get_or_load(
+                &key,
+                ApplicationView::by_client_id(self.store.as_ref(), instance_id, client_id),
+            )
+            .await
     }
 
     /// A page of applications ordered by client_id, after `after_client_id`.
@@ -141,8 +157,7 @@ impl Domain {
         client_id: &str,
         secret: &str,
     ) -> Result<Option<ApplicationView>, DomainError> {
-        let app =
-            ApplicationView::by_client_id(self.store.as_ref(), instance_id, client_id).await?;
+        let app = self.cached_application(instance_id, client_id).await?;
         Ok(app.filter(|app| app.secret_matches(secret)))
     }
 }

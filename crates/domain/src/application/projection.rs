@@ -17,6 +17,10 @@ impl Projection for ApplicationProjection {
         "applications"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[Application::TYPE]
     }

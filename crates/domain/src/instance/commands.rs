@@ -1,6 +1,8 @@
 //! Instance commands and queries: first-start setup, the default instance's settings, finding
 //! the instance a request addresses, feature values.
 
+use std::sync::Arc;
+
 use crate::admin_token::{self, AdminPrincipal, AdminToken};
 use crate::aggregate::{Loaded, create};
 use crate::error::DomainError;
@@ -130,9 +132,22 @@ impl Domain {
 
     /// The instance with this id.
     pub async fn instance(&self, instance_id: &str) -> Result<InstanceView, DomainError> {
-        InstanceView::by_id(self.store.as_ref(), instance_id)
+        self.instances()
             .await?
+            .iter()
+            .find(|instance| instance.instance_id == instance_id)
+            .cloned()
             .ok_or_else(|| DomainError::NotFound(format!("instance {instance_id}")))
+    }
+
+    /// Every instance, from memory while unchanged.
+    async fn instances(&self) -> Result<Arc<Vec<InstanceView>>, DomainError> {
+        self.caches
+            .instances
+            .get_or_load(&(), async {
+                Ok::<_, DomainError>(Arc::new(InstanceView::all(self.store.as_ref()).await?))
+            })
+            .await
     }
 
     /// The instance whose issuer URL has this origin (`scheme://host[:port]`). A request on
@@ -140,7 +155,7 @@ impl Domain {
     /// setup answers on 127.0.0.1 as on localhost); once there are several it addresses none
     /// (`NotFound`), never silently the default one.
     pub async fn instance_for_origin(&self, origin: &str) -> Result<InstanceView, DomainError> {
-        let mut instances = InstanceView::all(self.store.as_ref()).await?;
+        let instances = self.instances().await?;
         let owner = instances.iter().position(|instance| {
             instance.external_url == origin
                 || instance
@@ -149,8 +164,8 @@ impl Domain {
                     .is_some_and(|rest| rest.starts_with('/'))
         });
         match (owner, instances.len()) {
-            (Some(index), _) => Ok(instances.swap_remove(index)),
-            (None, 1) => Ok(instances.swap_remove(0)),
+            (Some(index), _) => Ok(instances[index].clone()),
+            (None, 1) => Ok(instances[0].clone()),
             (None, 0) => Err(DomainError::NotFound(
                 "default instance (setup has not run)".into(),
             )),
@@ -182,8 +197,11 @@ impl Domain {
 
     /// The instance created on first start.
     pub async fn default_instance(&self) -> Result<InstanceView, DomainError> {
-        InstanceView::default_instance(self.store.as_ref())
+        self.instances()
             .await?
+            .iter()
+            .find(|instance| instance.is_default)
+            .cloned()
             .ok_or_else(|| DomainError::NotFound("default instance (setup has not run)".into()))
     }
 

@@ -31,6 +31,10 @@ impl Projection for InstanceProjection {
         "instances"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[Instance::TYPE]
     }

@@ -12,11 +12,24 @@ impl Domain {
         instance_id: &str,
     ) -> Result<Vec<SigningKeyRecord>, DomainError> {
         let now = self.clock.now();
-        let keys = SigningKeyRecord::of_instance(self.store.as_ref(), instance_id).await?;
+        let keys = self
+            .caches
+            .signing_keys
+            .get_or_load(
+                &instance_id.to_owned(),
+                SigningKeyRecord::of_instance(self.store.as_ref(), instance_id),
+            )
+            .await?;
         Ok(keys
             .into_iter()
             .filter(|key| key.publish_until > now)
             .collect())
+    }
+
+    /// A counter that moves whenever an instance's signing keys may have changed (here or,
+    /// on PostgreSQL, through another replica), for caches built on [`Domain::signing_keys`].
+    pub fn signing_keys_version(&self) -> u64 {
+        self.caches.signing_keys.version()
     }
 
     /// Adds a signing key unless one for its algorithm is current (another process may have

@@ -17,6 +17,10 @@ impl Projection for SigningKeyProjection {
         "signing_keys"
     }
 
+    fn on_hot_path(&self) -> bool {
+        true
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[SigningKeys::TYPE]
     }

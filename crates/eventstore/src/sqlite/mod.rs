@@ -14,6 +14,8 @@ mod readers;
 mod sql;
 mod writer;
 
+pub use sql::{Activity, activity};
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -215,6 +217,10 @@ fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
 impl EventStore for SqliteEventStore {
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 
     async fn append(&self, appends: &[AggregateAppend]) -> Result<Vec<StoredEvent>, StoreError> {

@@ -6,12 +6,56 @@
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Statement};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Statement};
 
 use crate::error::StoreError;
 use crate::event::{AggregateRef, EventQuery, Position, StoredEvent, json_list};
 use crate::projection::{BatchOutcome, EventKind, Projection, StartFrom, batch_query};
 use crate::read_model::{ReadModelTx, SqlRow, SqlValue};
+
+/// Statements this process ran on SQLite and transactions it committed there, for
+/// benchmarks that report statements and commits (so fsyncs) per command.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// What this process's SQLite stores have done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Statements run (reads and writes, transaction control included).
+    pub statements: u64,
+    /// Transactions committed by writers (each one fsync under `Durability::Full`).
+    pub commits: u64,
+}
+
+/// The counters so far.
+pub fn activity() -> Activity {
+    Activity {
+        statements: STATEMENTS.load(Ordering::Relaxed),
+        commits: COMMITS.load(Ordering::Relaxed),
+    }
+}
+
+/// Counts one transaction committed.
+pub(super) fn count_commit() {
+    COMMITS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A cached prepared statement, counted.
+pub(super) fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+) -> rusqlite::Result<CachedStatement<'c>> {
+    STATEMENTS.fetch_add(1, Ordering::Relaxed);
+    conn.prepare_cached(sql)
+}
+
+/// Runs statements without results (transaction control), counted.
+pub(super) fn run_batch(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    STATEMENTS.fetch_add(sql.matches(';').count() as u64 + 1, Ordering::Relaxed);
+    conn.execute_batch(sql)
+}
 
 const EVENT_COLUMNS: &str = "instance_id, aggregate_type, aggregate_id, sequence, position, \
      in_tx_order, event_type, revision, CAST(payload AS TEXT), creator, created_at";
@@ -109,7 +153,7 @@ pub(super) fn read_events(
         Some(_) => EVENTS_OF_INSTANCE,
         None => EVENTS_ALL,
     };
-    let mut statement = conn.prepare_cached(sql)?;
+    let mut statement = prepare(conn, sql)?;
     statement.raw_bind_parameter(1, query.instance_id.as_deref().unwrap_or_default())?;
     statement.raw_bind_parameter(2, query.after.tx)?;
     statement.raw_bind_parameter(3, query.after.in_tx_order)?;
@@ -124,10 +168,13 @@ pub(super) fn aggregate_events(
     conn: &Connection,
     aggregate: &AggregateRef,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
+    let mut statement = prepare(
+        conn,
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
          WHERE instance_id = ?1 AND aggregate_type = ?2 AND aggregate_id = ?3 ORDER BY sequence"
-    ))?;
+        ),
+    )?;
     statement.raw_bind_parameter(1, &aggregate.instance_id)?;
     statement.raw_bind_parameter(2, &aggregate.aggregate_type)?;
     statement.raw_bind_parameter(3, &aggregate.aggregate_id)?;
@@ -141,11 +188,14 @@ pub(super) fn aggregates_events(
     aggregate_type: &str,
     aggregate_ids: &[String],
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
+    let mut statement = prepare(
+        conn,
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
          WHERE instance_id = ?1 AND aggregate_type = ?2 \
          AND aggregate_id IN (SELECT value FROM json_each(?3)) ORDER BY aggregate_id, sequence"
-    ))?;
+        ),
+    )?;
     statement.raw_bind_parameter(1, instance_id)?;
     statement.raw_bind_parameter(2, aggregate_type)?;
     statement.raw_bind_parameter(3, json_list(aggregate_ids))?;
@@ -157,7 +207,8 @@ pub(super) fn last_sequence(
     conn: &Connection,
     aggregate: &AggregateRef,
 ) -> Result<i64, StoreError> {
-    let mut statement = conn.prepare_cached(
+    let mut statement = prepare(
+        conn,
         "SELECT COALESCE(MAX(sequence), 0) FROM events \
          WHERE instance_id = ?1 AND aggregate_type = ?2 AND aggregate_id = ?3",
     )?;
@@ -173,13 +224,14 @@ pub(super) fn last_sequence(
 
 /// The largest position in the log (0 when empty).
 pub(super) fn end_of_log(conn: &Connection) -> Result<i64, StoreError> {
-    let mut statement = conn.prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")?;
+    let mut statement = prepare(conn, "SELECT COALESCE(MAX(position), 0) FROM events")?;
     Ok(statement.query_row([], |row| row.get(0))?)
 }
 
 /// Inserts one event; the caller has checked the aggregate's sequence.
 pub(super) fn insert_event(conn: &Connection, event: &StoredEvent) -> Result<(), StoreError> {
-    let mut statement = conn.prepare_cached(
+    let mut statement = prepare(
+        conn,
         "INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, position, \
          in_tx_order, event_type, revision, payload, creator, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -202,15 +254,17 @@ pub(super) fn insert_event(conn: &Connection, event: &StoredEvent) -> Result<(),
 
 /// Records that `instance_id` has events.
 pub(super) fn record_instance(conn: &Connection, instance_id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO event_instances (instance_id) VALUES (?1) ON CONFLICT (instance_id) DO NOTHING")?
+    prepare(conn, "INSERT INTO event_instances (instance_id) VALUES (?1) ON CONFLICT (instance_id) DO NOTHING")?
         .execute([instance_id])?;
     Ok(())
 }
 
 /// Every instance that has events.
 pub(super) fn instances(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut statement =
-        conn.prepare_cached("SELECT instance_id FROM event_instances ORDER BY instance_id")?;
+    let mut statement = prepare(
+        conn,
+        "SELECT instance_id FROM event_instances ORDER BY instance_id",
+    )?;
     let instances = statement
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
@@ -223,7 +277,8 @@ pub(super) fn projection_position(
     projection: &str,
     instance_id: &str,
 ) -> Result<Option<Position>, StoreError> {
-    let mut statement = conn.prepare_cached(
+    let mut statement = prepare(
+        conn,
         "SELECT position, in_tx_order FROM current_states WHERE projection = ?1 AND instance_id = ?2",
     )?;
     Ok(statement
@@ -245,10 +300,12 @@ pub(super) fn start_position(
     if let Some(position) = projection_position(conn, projection, instance_id)? {
         return Ok(position);
     }
-    let installed_at: Option<i64> = conn
-        .prepare_cached("SELECT installed_at FROM projection_installs WHERE projection = ?1")?
-        .query_row([projection], |row| row.get(0))
-        .optional()?;
+    let installed_at: Option<i64> = prepare(
+        conn,
+        "SELECT installed_at FROM projection_installs WHERE projection = ?1",
+    )?
+    .query_row([projection], |row| row.get(0))
+    .optional()?;
     match installed_at {
         Some(tx) => Ok(Position::end_of_tx(tx)),
         None => Err(StoreError::NotInstalled(projection.to_owned())),
@@ -262,7 +319,8 @@ pub(super) fn save_position(
     instance_id: &str,
     position: Position,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    prepare(
+        conn,
         "INSERT INTO current_states (projection, instance_id, position, in_tx_order, updated_at) \
          VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
          ON CONFLICT (projection, instance_id) DO UPDATE \
@@ -281,11 +339,14 @@ pub(super) fn recent_kinds(
     after: Position,
     end: i64,
 ) -> Result<Vec<EventKind>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT position, in_tx_order, aggregate_type, event_type FROM events \
+    let mut statement = prepare(
+        conn,
+        &format!(
+            "SELECT position, in_tx_order, aggregate_type, event_type FROM events \
          WHERE instance_id = ?1 AND (position, in_tx_order) > (?2, ?3) AND position <= ?4 \
          ORDER BY position, in_tx_order LIMIT {RECENT_KINDS}"
-    ))?;
+        ),
+    )?;
     let kinds = statement
         .query_map((instance_id, after.tx, after.in_tx_order, end), |row| {
             Ok((
@@ -310,7 +371,8 @@ pub(super) fn install(conn: &Connection, projection: &dyn Projection) -> Result<
         StartFrom::Beginning => 0,
         StartFrom::End => end_of_log(conn)?,
     };
-    conn.prepare_cached(
+    prepare(
+        conn,
         "INSERT INTO projection_installs (projection, installed_at) VALUES (?1, ?2) \
          ON CONFLICT (projection) DO NOTHING",
     )?
@@ -403,7 +465,7 @@ pub(super) fn execute(
     sql: &str,
     params: &[SqlValue],
 ) -> Result<u64, StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
+    let mut statement = prepare(conn, sql)?;
     bind_values(&mut statement, params)?;
     Ok(statement.raw_execute()? as u64)
 }
@@ -414,7 +476,7 @@ pub(super) fn query(
     sql: &str,
     params: &[SqlValue],
 ) -> Result<Vec<SqlRow>, StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
+    let mut statement = prepare(conn, sql)?;
     bind_values(&mut statement, params)?;
     let columns = statement.column_count();
     let mut rows = statement.raw_query();

@@ -138,16 +138,18 @@ fn run(mut writer: WriterState, queue: &Receiver<Box<dyn Job>>, appended: &Appen
             tracing::error!(%reason, units = batch.len(), "SQLite commit failed; every write of the batch failed");
         }
         let published = writer.settle(committed.is_ok());
+        // Before any reply: a caller that reads right after its answer must find every
+        // cache keyed on these read models already invalidated.
+        if let Some(hook) = &writer.on_inline_applied {
+            for name in published.applied {
+                hook(name);
+            }
+        }
         for job in batch {
             job.finish(committed.as_ref().map(drop).map_err(String::as_str));
         }
         if published.appended {
             appended.notify();
-        }
-        if let Some(hook) = &writer.on_inline_applied {
-            for name in published.applied {
-                hook(name);
-            }
         }
     }
 }
@@ -218,17 +220,15 @@ impl WriterState {
 
     /// Runs a batch in one transaction, each unit in its own savepoint.
     fn run_batch(&mut self, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|error| error.to_string())?;
+        sql::run_batch(&self.conn, "BEGIN IMMEDIATE").map_err(|error| error.to_string())?;
         let result = self.run_units(batch);
         let result = result.and_then(|()| {
-            self.conn
-                .execute_batch("COMMIT")
+            sql::run_batch(&self.conn, "COMMIT")
+                .map(|()| sql::count_commit())
                 .map_err(|error| error.to_string())
         });
         if result.is_err() && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = sql::run_batch(&self.conn, "ROLLBACK");
         }
         result
     }
@@ -238,13 +238,9 @@ impl WriterState {
             .map_err(|error| error.to_string())?;
         for job in batch.iter_mut() {
             let mark = self.pending.mark();
-            self.conn
-                .execute_batch("SAVEPOINT unit")
-                .map_err(|error| error.to_string())?;
+            sql::run_batch(&self.conn, "SAVEPOINT unit").map_err(|error| error.to_string())?;
             if job.run(self) {
-                self.conn
-                    .execute_batch("RELEASE unit")
-                    .map_err(|error| error.to_string())?;
+                sql::run_batch(&self.conn, "RELEASE unit").map_err(|error| error.to_string())?;
                 continue;
             }
             self.pending.reset(&mark);
@@ -253,8 +249,7 @@ impl WriterState {
             if self.conn.is_autocommit() {
                 return Err("the transaction was rolled back by SQLite after an error".into());
             }
-            self.conn
-                .execute_batch("ROLLBACK TO unit; RELEASE unit")
+            sql::run_batch(&self.conn, "ROLLBACK TO unit; RELEASE unit")
                 .map_err(|error| error.to_string())?;
         }
         Ok(())

@@ -90,6 +90,8 @@ pub struct Domain {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: DomainOptions,
     pub(crate) caches: Caches,
+    /// Deliveries the notifier works on, where claims need no write (see `LocalClaims`).
+    pub(crate) local_claims: crate::session_logout::LocalClaims,
 }
 
 /// The read models served from memory (see `cache.rs`).
@@ -127,6 +129,7 @@ impl Domain {
         ));
         Domain {
             caches: Caches::new(&runner),
+            local_claims: Default::default(),
             store,
             runner,
             clock,

@@ -7,6 +7,7 @@
 //! what lets several notifier processes race without sending twice.
 
 mod commands;
+mod local_claims;
 mod projection;
 mod queue;
 
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use local_claims::LocalClaims;
 pub use projection::{BackChannelDeliveryProjection, DeliveryView};
 pub use queue::DeliveryQueue;
 

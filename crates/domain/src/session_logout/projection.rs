@@ -367,6 +367,56 @@ impl DeliveryView {
         Self::from_rows(&rows)
     }
 
+    /// Up to `limit` due deliveries, oldest session end first, other than those in `held` (a
+    /// JSON list of `LocalClaims` keys): taking work where this
+    /// process is alone on an SQLite database, without a write.
+    pub(crate) async fn due_except(
+        store: &dyn EventStore,
+        now: DateTime<Utc>,
+        held: &str,
+        limit: u32,
+    ) -> Result<Vec<Self>, DomainError> {
+        let rows = store
+            .query(
+                select_deliveries!(
+                    "WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND claimed_until_ms < $1
+                       AND instance_id || '|' || session_id || '|' || client_id
+                           NOT IN (SELECT value FROM json_each($2))
+                     ORDER BY ended_at_ms LIMIT $3"
+                ),
+                &[
+                    now.timestamp_millis().into(),
+                    held.into(),
+                    i64::from(limit).into(),
+                ],
+            )
+            .await?;
+        Self::from_rows(&rows)
+    }
+
+    /// When the next pending delivery not in `held` falls due (see [`Self::due_except`]).
+    pub(crate) async fn next_due_except(
+        store: &dyn EventStore,
+        held: &str,
+    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+        let rows = store
+            .query(
+                "SELECT MIN(CASE WHEN next_attempt_at_ms > claimed_until_ms THEN next_attempt_at_ms
+                        ELSE claimed_until_ms + 1 END)
+                 FROM back_channel_deliveries WHERE state = 'pending'
+                   AND instance_id || '|' || session_id || '|' || client_id
+                       NOT IN (SELECT value FROM json_each($1))",
+                &[held.into()],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|row| row.opt_int(0))
+            .transpose()?
+            .flatten()
+            .map(millis))
+    }
+
     /// Whether some pending delivery is due now (a read, for deciding whether to claim).
     pub async fn any_due(store: &dyn EventStore, now: DateTime<Utc>) -> Result<bool, DomainError> {
         let rows = store

@@ -302,6 +302,16 @@ fn millis(value: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(value).unwrap_or_default()
 }
 
+/// The time in milliseconds in the first column of the first row, if any (a `MIN`).
+fn first_time(rows: &[SqlRow]) -> Result<Option<DateTime<Utc>>, DomainError> {
+    Ok(rows
+        .first()
+        .map(|row| row.opt_int(0))
+        .transpose()?
+        .flatten()
+        .map(millis))
+}
+
 impl DeliveryView {
     fn from_row(row: &SqlRow) -> Result<Self, DomainError> {
         Ok(DeliveryView {
@@ -409,12 +419,7 @@ impl DeliveryView {
                 &[held.into()],
             )
             .await?;
-        Ok(rows
-            .first()
-            .map(|row| row.opt_int(0))
-            .transpose()?
-            .flatten()
-            .map(millis))
+        first_time(&rows)
     }
 
     /// Whether some pending delivery is due now (a read, for deciding whether to claim).
@@ -439,12 +444,7 @@ impl DeliveryView {
                 &[],
             )
             .await?;
-        Ok(rows
-            .first()
-            .map(|row| row.opt_int(0))
-            .transpose()?
-            .flatten()
-            .map(millis))
+        first_time(&rows)
     }
 
     /// A session's deliveries.

@@ -13,6 +13,8 @@ pub enum Feature {
     BackChannelLogout,
     /// Accept plain-http back-channel logout URIs (development only; https otherwise).
     BackChannelLogoutAllowHttp,
+    /// End a user's live sessions when the user's password (or another credential) changes.
+    EndSessionsOnCredentialChange,
 }
 
 impl Feature {
@@ -20,6 +22,7 @@ impl Feature {
     pub const ALL: &'static [Feature] = &[
         Feature::BackChannelLogout,
         Feature::BackChannelLogoutAllowHttp,
+        Feature::EndSessionsOnCredentialChange,
     ];
 
     /// The feature's name in configuration, events and the admin API.
@@ -27,6 +30,7 @@ impl Feature {
         match self {
             Feature::BackChannelLogout => "back_channel_logout",
             Feature::BackChannelLogoutAllowHttp => "back_channel_logout_allow_http",
+            Feature::EndSessionsOnCredentialChange => "end_sessions_on_credential_change",
         }
     }
 
@@ -51,6 +55,9 @@ pub struct SystemFeatures {
     /// it on when its external URL is on localhost).
     #[serde(default)]
     pub back_channel_logout_allow_http: Option<bool>,
+    /// Default for [`Feature::EndSessionsOnCredentialChange`]; on unless configured off.
+    #[serde(default = "on")]
+    pub end_sessions_on_credential_change: bool,
 }
 
 fn on() -> bool {
@@ -62,6 +69,7 @@ impl Default for SystemFeatures {
         SystemFeatures {
             back_channel_logout: true,
             back_channel_logout_allow_http: None,
+            end_sessions_on_credential_change: true,
         }
     }
 }
@@ -74,6 +82,7 @@ impl SystemFeatures {
             Feature::BackChannelLogoutAllowHttp => {
                 self.back_channel_logout_allow_http.unwrap_or(false)
             }
+            Feature::EndSessionsOnCredentialChange => self.end_sessions_on_credential_change,
         }
     }
 }

@@ -260,6 +260,20 @@ async fn unreadable_instance_event_is_named() {
     assert_eq!(events.len(), 2);
 }
 
+/// The payloads of a session's `session.terminated` events.
+async fn terminations(h: &Harness, instance: &str, session_id: &str) -> Vec<serde_json::Value> {
+    h.store
+        .aggregate_events(&eventstore::AggregateRef::new(
+            instance, "session", session_id,
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| event.event_type == "session.terminated")
+        .map(|event| serde_json::from_str(&event.payload).unwrap())
+        .collect()
+}
+
 mod users {
     use super::*;
 
@@ -383,7 +397,7 @@ mod users {
         );
         domain.reactivate_user(&admin, &user.user_id).await.unwrap();
         domain
-            .set_password(&admin, &user.user_id, "a new long password".into())
+            .set_password(&admin, &user.user_id, "a new long password".into(), ORIGIN)
             .await
             .unwrap();
         assert!(
@@ -399,7 +413,7 @@ mod users {
                 .is_some()
         );
         let short = domain
-            .set_password(&admin, &user.user_id, "short".into())
+            .set_password(&admin, &user.user_id, "short".into(), ORIGIN)
             .await
             .unwrap_err();
         assert!(matches!(
@@ -699,23 +713,10 @@ mod sessions {
             (&five, "user_removed"),
         ];
         for (session, reason) in expected {
-            let events = h
-                .store
-                .aggregate_events(&eventstore::AggregateRef::new(
-                    &instance,
-                    "session",
-                    &session.session_id,
-                ))
-                .await
-                .unwrap();
-            let terminated: Vec<_> = events
-                .iter()
-                .filter(|e| e.event_type == "session.terminated")
-                .collect();
+            let terminated = terminations(&h, &instance, &session.session_id).await;
             assert_eq!(terminated.len(), 1, "{reason}: ended exactly once");
-            let payload: serde_json::Value = serde_json::from_str(&terminated[0].payload).unwrap();
-            assert_eq!(payload["reason"], reason);
-            assert_eq!(payload["triggered_at_origin"], ORIGIN);
+            assert_eq!(terminated[0]["reason"], reason);
+            assert_eq!(terminated[0]["triggered_at_origin"], ORIGIN);
         }
         assert!(
             domain
@@ -754,10 +755,12 @@ mod grants {
         codes_are_single_use_and_tokens_follow_the_session,
         applications_with_a_back_channel_uri_are_registered_once_per_session,
         a_mass_sign_out_reaches_every_read_model,
+        a_new_password_ends_the_users_sessions_unless_turned_off,
     );
 
-    async fn codes_are_single_use_and_tokens_follow_the_session(h: Harness) {
-        // The real clock: codes and tokens expire relative to it.
+    /// A domain on the real clock (codes and tokens expire relative to it), set up, with its
+    /// admin and the user alice.
+    async fn with_alice(h: &Harness) -> (Domain, domain::AdminPrincipal, domain::UserView) {
         let domain = Domain::new(
             h.store.clone(),
             Arc::new(RealClock),
@@ -765,8 +768,78 @@ mod grants {
         );
         domain.install().await.unwrap();
         let admin = admin(&domain).await;
-        let instance = admin.instance_id.clone();
         let user = domain.add_user(&admin, alice()).await.unwrap();
+        (domain, admin, user)
+    }
+
+    /// Setting a password ends the user's live sessions (reason `credential_changed`), and
+    /// their applications' deliveries fall due; an instance can turn that off.
+    async fn a_new_password_ends_the_users_sessions_unless_turned_off(h: Harness) {
+        let (domain, admin, user) = with_alice(&h).await;
+        let instance = admin.instance_id.clone();
+        let mut config = app_config();
+        config.back_channel_logout_uri = Some("https://app.example.com/logout".into());
+        let (app, _) = domain.add_application(&admin, config).await.unwrap();
+        let sign_in = || async {
+            let session = domain
+                .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+                .await
+                .unwrap()
+                .0;
+            tokens_for(&domain, &session, &app).await;
+            session
+        };
+        let live = || async {
+            domain
+                .sessions_of_user(&instance, &user.user_id, false)
+                .await
+                .unwrap()
+                .len()
+        };
+
+        let (first, second) = (sign_in().await, sign_in().await);
+        domain
+            .set_password(&admin, &user.user_id, "a new long password".into(), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(live().await, 0, "both sessions ended");
+        for session in [&first, &second] {
+            let terminated = terminations(&h, &instance, &session.session_id).await;
+            assert_eq!(terminated.len(), 1, "the session ended once");
+            assert_eq!(terminated[0]["reason"], "credential_changed");
+            assert_eq!(terminated[0]["triggered_at_origin"], ORIGIN);
+            let deliveries = domain
+                .deliveries_of_session(&instance, &session.session_id)
+                .await
+                .unwrap();
+            let states: Vec<&str> = deliveries.iter().map(|d| d.state.as_str()).collect();
+            assert_eq!(states, ["pending"], "the application is to be told");
+        }
+
+        domain
+            .set_feature(&admin, Feature::EndSessionsOnCredentialChange, false)
+            .await
+            .unwrap();
+        sign_in().await;
+        domain
+            .set_password(&admin, &user.user_id, "yet another password".into(), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(live().await, 1, "turned off: the session stays");
+        assert!(
+            domain
+                .check_password(&instance, "alice", "yet another password".into())
+                .await
+                .unwrap()
+                .is_some(),
+            "the password changed all the same"
+        );
+    }
+
+    async fn codes_are_single_use_and_tokens_follow_the_session(h: Harness) {
+        // The real clock: codes and tokens expire relative to it.
+        let (domain, admin, user) = with_alice(&h).await;
+        let instance = admin.instance_id.clone();
         let (app, _) = domain.add_application(&admin, app_config()).await.unwrap();
         let (session, _) = domain
             .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
@@ -935,15 +1008,8 @@ mod grants {
     }
 
     async fn applications_with_a_back_channel_uri_are_registered_once_per_session(h: Harness) {
-        let domain = Domain::new(
-            h.store.clone(),
-            Arc::new(RealClock),
-            DomainOptions::default(),
-        );
-        domain.install().await.unwrap();
-        let admin = admin(&domain).await;
+        let (domain, admin, user) = with_alice(&h).await;
         let instance = admin.instance_id.clone();
-        let user = domain.add_user(&admin, alice()).await.unwrap();
         let with_uri = |name: &str| {
             let mut config = app_config();
             config.name = name.into();

@@ -789,6 +789,22 @@ async fn deactivating_or_removing_a_user_ends_their_sessions(h: Harness) {
         termination(&server, &frank_sessions[0]).await,
         json!({"reason": "user_removed", "triggered_at_origin": server.external_url})
     );
+
+    // A new password signs out whoever held the old one.
+    let (grace, grace_sessions) = user_with_sessions(&server, &client, "grace", 2).await;
+    let set = client
+        .post(
+            &format!("/admin/v1/users/{grace}/password"),
+            json!({"password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT);
+    for session in &grace_sessions {
+        assert_eq!(
+            termination(&server, session).await,
+            json!({"reason": "credential_changed", "triggered_at_origin": server.external_url})
+        );
+    }
     server.stop().await.unwrap();
 }
 

@@ -44,6 +44,9 @@ pub enum TerminationReason {
     UserDeactivated,
     /// The user was removed.
     UserRemoved,
+    /// The user's password (or another credential) was changed; sessions opened with the old
+    /// one end unless the instance turns `end_sessions_on_credential_change` off.
+    CredentialChanged,
     /// The idle or absolute lifetime ran out.
     Expired,
 }

@@ -4,6 +4,7 @@
 use crate::admin_token::AdminPrincipal;
 use crate::aggregate::{Loaded, create};
 use crate::error::DomainError;
+use crate::features::Feature;
 use crate::service::{Domain, retry_on_conflict};
 use crate::session::TerminationReason;
 use crate::user::{
@@ -111,17 +112,34 @@ impl Domain {
         self.user(&actor.instance_id, user_id).await
     }
 
-    /// Sets a new password.
+    /// Sets a new password. Unless the instance turns `end_sessions_on_credential_change` off,
+    /// the user's live sessions end in the same transaction (reason `credential_changed`, told
+    /// to their applications like any other end): whoever held the old password is signed out.
     pub async fn set_password(
         &self,
         actor: &AdminPrincipal,
         user_id: &str,
         password: String,
+        origin: &str,
     ) -> Result<(), DomainError> {
         let password_hash = Self::hash(password).await?;
-        self.execute::<User, _>(&actor.instance_id, user_id, &actor.token_id, |user| {
-            user.set_password(password_hash.clone())
-        })
+        let change = |user: &User| user.set_password(password_hash.clone());
+        let end_sessions = self
+            .feature(&actor.instance_id, Feature::EndSessionsOnCredentialChange)
+            .await?
+            .effective;
+        if !end_sessions {
+            return self
+                .execute::<User, _>(&actor.instance_id, user_id, &actor.token_id, change)
+                .await;
+        }
+        self.change_user_and_end_sessions(
+            actor,
+            user_id,
+            origin,
+            TerminationReason::CredentialChanged,
+            change,
+        )
         .await
     }
 
@@ -182,9 +200,10 @@ impl Domain {
         user_id: &str,
         origin: &str,
         reason: TerminationReason,
-        decide: fn(&User) -> Result<Vec<crate::user::UserEvent>, DomainError>,
+        decide: impl Fn(&User) -> Result<Vec<crate::user::UserEvent>, DomainError>,
     ) -> Result<(), DomainError> {
         let instance_id = &actor.instance_id;
+        let decide = &decide;
         retry_on_conflict(|| async move {
             let user = Loaded::<User>::load(self.store.as_ref(), instance_id, user_id).await?;
             let events = decide(&user.state)?;

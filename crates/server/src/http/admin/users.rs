@@ -304,7 +304,7 @@ async fn remove(
     params(("user_id" = String, Path, description = "The user's id")),
     request_body = SetPassword,
     responses(
-        (status = 204, description = "Set"),
+        (status = 204, description = "Set; the user's live sessions ended (reason `credential_changed`) unless the instance turned `end_sessions_on_credential_change` off"),
         (status = 400, description = "The password is too short or too long", body = ErrorBody),
         (status = 401, description = "No or an unknown admin token", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
@@ -318,9 +318,10 @@ async fn set_password(
 ) -> Result<StatusCode, ApiError> {
     // Look the user up first, so an unknown id is not answered only after a slow hash.
     state.domain.user(&admin.instance_id, &user_id).await?;
+    let origin = instance_issuer(&state, &admin).await?;
     state
         .domain
-        .set_password(&admin, &user_id, body.password)
+        .set_password(&admin, &user_id, body.password, &origin)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `tx` numbers the appending transaction and `in_tx_order` the event within it. Ordering is
 /// lexicographic. On PostgreSQL `tx` is the transaction id, so positions are not dense and a
-/// reader only ever reads below the oldest transaction still running (see `sql::Dialect`).
+/// reader only ever reads below the oldest transaction still running (see `postgres.rs`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]

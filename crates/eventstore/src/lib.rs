@@ -7,7 +7,6 @@
 //! This crate knows nothing of identities, sessions or HTTP: event types and payloads are
 //! opaque strings to it, and read-model SQL comes from the projections.
 
-mod dialect;
 mod error;
 mod event;
 mod postgres;

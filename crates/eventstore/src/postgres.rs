@@ -16,12 +16,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
-use crate::dialect::Dialect;
 use crate::error::StoreError;
 use crate::store::{AppendSignal, KnownInstances, ScanCursors};
 
-// The shared SQL, compiled once per back end on purpose (see the file's header).
-#[allow(clippy::duplicate_mod)]
 #[path = "sql_core.rs"]
 mod sql_core;
 
@@ -30,25 +27,6 @@ type Store = PostgresEventStore;
 const BACKEND: &str = "postgres";
 const CHANNEL: &str = "portcullis_events";
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
-const DIALECT: Dialect = Dialect {
-    begin_write: "BEGIN",
-    next_tx: "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
-    horizon: "(SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT))",
-    visible_at_commit: false,
-    json_text_list: |param| format!("SELECT jsonb_array_elements_text(CAST(${param} AS JSONB))"),
-    json_param_9: "CAST($9 AS JSON)",
-    now: "now()",
-    notify: Some("SELECT pg_notify('portcullis_events', '')"),
-    // Keyed by schema too, so deployments sharing a database in separate schemas never wait on
-    // each other.
-    try_lock_projection: Some(
-        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1), hashtext($2))",
-    ),
-    is_busy: |_| false,
-    lock_installs: Some(
-        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/projection_installs'))",
-    ),
-};
 
 /// The PostgreSQL event store.
 pub struct PostgresEventStore {

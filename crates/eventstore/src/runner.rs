@@ -251,21 +251,9 @@ impl ProjectionRunner {
     }
 
     async fn catch_up_instance(&self, instance_id: &str) -> Result<PassSummary, StoreError> {
-        self.catch_up_projections(instance_id, &[]).await
-    }
-
-    /// Catches up the projections that read any of `aggregate_types` (all when empty).
-    async fn catch_up_projections(
-        &self,
-        instance_id: &str,
-        aggregate_types: &[&str],
-    ) -> Result<PassSummary, StoreError> {
-        let relevant = self.relevant(aggregate_types);
-        if relevant.is_empty() {
-            return Ok(PassSummary::default());
-        }
         let mut summary = PassSummary::default();
-        self.drain(&relevant, instance_id, &mut summary).await?;
+        self.drain(&self.relevant(&[]), instance_id, &mut summary)
+            .await?;
         Ok(summary)
     }
 
@@ -296,21 +284,21 @@ impl ProjectionRunner {
     ) -> Result<(), WaitError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pause = Duration::from_millis(1);
+        let relevant = self.relevant(aggregate_types);
         loop {
             // Visibility first: an idle pass after it proves the position was applied.
-            if self.store.is_visible(position).await?
-                && !self
-                    .catch_up_projections(instance_id, aggregate_types)
-                    .await?
-                    .busy
-            {
-                // Whoever applied the write (this process, or another on a shared
-                // database), caches keyed on these read models learn of it before the
-                // command answers.
-                for projection in self.relevant(aggregate_types) {
-                    self.signal_applied(projection.as_ref());
+            if self.store.is_visible(position).await? {
+                let mut summary = PassSummary::default();
+                self.drain(&relevant, instance_id, &mut summary).await?;
+                if !summary.busy {
+                    // Whoever applied the write (this process, or another on a shared
+                    // database), caches keyed on these read models learn of it before the
+                    // command answers.
+                    for projection in &relevant {
+                        self.signal_applied(projection.as_ref());
+                    }
+                    return Ok(());
                 }
-                return Ok(());
             }
             if tokio::time::Instant::now() + pause > deadline {
                 return Err(WaitError::Timeout(timeout));

@@ -1,10 +1,6 @@
-//! The SQL both back ends share, and their `EventStore` implementation.
-//!
-//! This file is compiled twice, as `sqlite::sql_core` and `postgres::sql_core`. Each parent
-//! module supplies `Db` (the sqlx database), `Store` (its store type, with `writer()`,
-//! `reader()` and `appended()`), `BACKEND` and `DIALECT` (the few statements where the
-//! two dialects differ). Including the file rather than writing it generically over
-//! `sqlx::Database` keeps every query concrete and the trait bounds out of sight.
+//! The PostgreSQL back end's SQL and its `EventStore` implementation (the embedded back end
+//! has its own, on rusqlite, in `sqlite/`). The parent module supplies `Db`, `Store` (with
+//! `writer()`, `reader()` and `appended()`), `BACKEND` and `MIGRATOR`.
 
 use std::sync::LazyLock;
 
@@ -13,8 +9,7 @@ use chrono::SubsecRound;
 use sqlx::{AssertSqlSafe, Column, Row, SqlSafeStr, SqlStr, TypeInfo, ValueRef};
 use tokio::sync::watch;
 
-use super::{BACKEND, DIALECT, Db, MIGRATOR, Store};
-use crate::dialect::Dialect;
+use super::{BACKEND, Db, MIGRATOR, Store};
 use crate::error::StoreError;
 use crate::event::{AggregateAppend, AggregateRef, EventQuery, NewEvent, Position, StoredEvent};
 use crate::event::{json_list, validate};
@@ -46,9 +41,33 @@ struct Statements {
 /// further behind than that looks on its own.
 const RECENT_KINDS: usize = 64;
 
-static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| statements(&DIALECT));
+/// The number of the current appending transaction: its id.
+const NEXT_TX: &str = "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)";
 
-fn statements(d: &Dialect) -> Statements {
+/// No event below this transaction number can still appear: the oldest running transaction.
+const HORIZON: &str =
+    "(SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT))";
+
+/// Run inside an appending transaction to wake other processes once it commits.
+const NOTIFY: &str = "SELECT pg_notify('portcullis_events', '')";
+
+/// Whether this transaction got a projection's lock for an instance ($1, $2). Keyed by schema
+/// too, so deployments sharing a database in separate schemas never wait on each other.
+const TRY_LOCK_PROJECTION: &str =
+    "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1), hashtext($2))";
+
+/// Serializes projection installs between processes.
+const LOCK_INSTALLS: &str =
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/projection_installs'))";
+
+/// A subquery yielding the strings of the JSON array bound at parameter `param`.
+fn json_text_list(param: usize) -> String {
+    format!("SELECT jsonb_array_elements_text(CAST(${param} AS JSONB))")
+}
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(statements);
+
+fn statements() -> Statements {
     // A row-value comparison, so the index seeks straight past the events already read: with
     // `position > $2 OR in_tx_order > $3` it scanned a large transaction from its start on
     // every batch (quadratic in the transaction's size).
@@ -57,9 +76,9 @@ fn statements(d: &Dialect) -> Statements {
          AND ($4 = '[]' OR aggregate_type IN ({types})) \
          AND ($5 = '[]' OR event_type IN ({event_types})) \
          ORDER BY position, in_tx_order LIMIT $6",
-        horizon = d.horizon,
-        types = (d.json_text_list)(4),
-        event_types = (d.json_text_list)(5),
+        horizon = HORIZON,
+        types = json_text_list(4),
+        event_types = json_text_list(5),
     );
     let sql = |s: String| AssertSqlSafe(s).into_sql_str();
     Statements {
@@ -76,12 +95,10 @@ fn statements(d: &Dialect) -> Statements {
         insert_event: sql(format!(
             "INSERT INTO events (instance_id, aggregate_type, aggregate_id, sequence, position, in_tx_order, \
              event_type, revision, payload, creator, created_at) \
-             SELECT $1, $2, $3, $4, COALESCE($5, {next_tx}), $6, $7, $8, {payload}, $10, $11 \
+             SELECT $1, $2, $3, $4, COALESCE($5, {NEXT_TX}), $6, $7, $8, CAST($9 AS JSON), $10, $11 \
              WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
                     WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id = $3) = $4 - 1 \
-             RETURNING position",
-            next_tx = d.next_tx,
-            payload = d.json_param_9,
+             RETURNING position"
         )),
         events_of_aggregate: sql(format!(
             "SELECT {EVENT_COLUMNS} FROM events \
@@ -91,17 +108,15 @@ fn statements(d: &Dialect) -> Statements {
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE instance_id = $1 AND aggregate_type = $2 AND aggregate_id IN ({ids}) \
              ORDER BY aggregate_id, sequence",
-            ids = (d.json_text_list)(3),
+            ids = json_text_list(3),
         )),
-        save_current_state: sql(format!(
+        save_current_state: (
             "INSERT INTO current_states (projection, instance_id, position, in_tx_order, updated_at) \
-             VALUES ($1, $2, $3, $4, {now}) ON CONFLICT (projection, instance_id) DO UPDATE \
-             SET position = excluded.position, in_tx_order = excluded.in_tx_order, updated_at = excluded.updated_at",
-            now = d.now,
-        )),
+             VALUES ($1, $2, $3, $4, now()) ON CONFLICT (projection, instance_id) DO UPDATE \
+             SET position = excluded.position, in_tx_order = excluded.in_tx_order, updated_at = excluded.updated_at")
+            .into_sql_str(),
         end_of_log: sql(format!(
-            "SELECT COALESCE(MAX(position), 0) FROM events WHERE position < {}",
-            d.horizon
+            "SELECT COALESCE(MAX(position), 0) FROM events WHERE position < {HORIZON}"
         )),
         // $4 is the end of the log as read before: everything up to it is visible.
         recent_kinds: sql(format!(
@@ -109,7 +124,7 @@ fn statements(d: &Dialect) -> Statements {
              WHERE instance_id = $1 AND (position, in_tx_order) > ($2, $3) AND position <= $4 \
              ORDER BY position, in_tx_order LIMIT {RECENT_KINDS}"
         )),
-        is_visible: sql(format!("SELECT CAST($1 < {} AS BOOLEAN)", d.horizon)),
+        is_visible: sql(format!("SELECT CAST($1 < {HORIZON} AS BOOLEAN)")),
     }
 }
 
@@ -234,17 +249,14 @@ async fn append_in_tx(
             .execute(&mut *conn)
             .await?;
     }
-    if let Some(notify) = DIALECT.notify {
-        sqlx::query(notify).execute(&mut *conn).await?;
-    }
+    sqlx::query(NOTIFY).execute(&mut *conn).await?;
     Ok(stored)
 }
 
 /// The common case — one event, to an instance already recorded — as a single autocommit
-/// statement: the guarded INSERT is atomic by itself, which saves the BEGIN and COMMIT round
-/// trips. `Ok(None)` asks the caller to take the transactional path (the shape does not fit,
-/// or SQLite reports another connection writing, which only the path with a write lock taken
-/// up front waits out).
+/// statement (and the NOTIFY): the guarded INSERT is atomic by itself, which saves the BEGIN
+/// and COMMIT round trips. `Ok(None)` asks the caller to take the transactional path (the
+/// shape does not fit).
 async fn append_single(
     store: &Store,
     appends: &[AggregateAppend],
@@ -258,20 +270,12 @@ async fn append_single(
     };
     let mut conn = store.writer().acquire().await?;
     let sequence = append.expected_sequence + 1;
-    match insert_event(&mut conn, &append.aggregate, event, sequence, None, 0).await {
-        Ok(Some(stored)) => {
-            if let Some(notify) = DIALECT.notify {
-                sqlx::query(notify).execute(&mut *conn).await?;
-            }
+    match insert_event(&mut conn, &append.aggregate, event, sequence, None, 0).await? {
+        Some(stored) => {
+            sqlx::query(NOTIFY).execute(&mut *conn).await?;
             Ok(Some(vec![stored]))
         }
-        Ok(None) => Err(conflict(&mut conn, append).await?),
-        Err(StoreError::Database(sqlx::Error::Database(error)))
-            if error.code().is_some_and(|code| (DIALECT.is_busy)(&code)) =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error),
+        None => Err(conflict(&mut conn, append).await?),
     }
 }
 
@@ -356,15 +360,13 @@ async fn project_in_tx(
     scanned: Option<Position>,
     limit: u32,
 ) -> Result<BatchOutcome, StoreError> {
-    if let Some(try_lock) = DIALECT.try_lock_projection {
-        let locked: bool = sqlx::query_scalar(try_lock)
-            .bind(projection.name())
-            .bind(instance_id)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !locked {
-            return Ok(BatchOutcome::Busy);
-        }
+    let locked: bool = sqlx::query_scalar(TRY_LOCK_PROJECTION)
+        .bind(projection.name())
+        .bind(instance_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !locked {
+        return Ok(BatchOutcome::Busy);
     }
     let stored = start_position(conn, projection.name(), instance_id).await?;
     let after = scanned.map_or(stored, |scanned| scanned.max(stored));
@@ -390,9 +392,7 @@ async fn project_in_tx(
 }
 
 async fn install_in_tx(conn: &mut Conn, projection: &dyn Projection) -> Result<(), StoreError> {
-    if let Some(lock) = DIALECT.lock_installs {
-        sqlx::query(lock).execute(&mut *conn).await?;
-    }
+    sqlx::query(LOCK_INSTALLS).execute(&mut *conn).await?;
     for ddl in projection.schema() {
         sqlx::query(*ddl).execute(&mut *conn).await?;
     }
@@ -506,7 +506,7 @@ impl EventStore for Store {
             if let Some(stored) = append_single(self, appends, &new_instances).await? {
                 return Ok(stored);
             }
-            let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
+            let mut tx = self.writer().begin().await?;
             let stored = append_in_tx(&mut tx, appends, &new_instances).await?;
             tx.commit().await?;
             Ok(stored)
@@ -569,10 +569,6 @@ impl EventStore for Store {
     }
 
     async fn is_visible(&self, position: Position) -> Result<bool, StoreError> {
-        if DIALECT.visible_at_commit {
-            // Saves a round trip on every command that reads its own writes.
-            return Ok(true);
-        }
         let visible: bool = sqlx::query_scalar(STATEMENTS.is_visible.clone())
             .bind(position.tx)
             .fetch_one(self.reader())
@@ -592,7 +588,7 @@ impl EventStore for Store {
         &self,
         projection: std::sync::Arc<dyn Projection>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
+        let mut tx = self.writer().begin().await?;
         install_in_tx(&mut tx, projection.as_ref()).await?;
         tx.commit().await?;
         Ok(())
@@ -689,7 +685,7 @@ impl EventStore for Store {
         if pending.is_empty() {
             return Ok(outcomes);
         }
-        let mut tx = self.writer().begin_with(DIALECT.begin_write).await?;
+        let mut tx = self.writer().begin().await?;
         for &(index, after, _) in &pending {
             match project_in_tx(
                 &mut tx,

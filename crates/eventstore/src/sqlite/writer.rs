@@ -343,7 +343,7 @@ impl WriterState {
     }
 
     fn apply_inline(&mut self, stored: &[StoredEvent]) -> Result<(), StoreError> {
-        for projection in self.inline.clone() {
+        for projection in &self.inline {
             let read = |event: &StoredEvent| {
                 reads(
                     projection.aggregate_types(),
@@ -399,7 +399,7 @@ impl WriterState {
 
     fn catch_up_inline(&mut self) -> Result<(), StoreError> {
         for instance_id in sql::instances(&self.conn)? {
-            for projection in self.inline.clone() {
+            for projection in &self.inline {
                 while let BatchOutcome::Applied { .. } = sql::project_batch(
                     &mut self.conn,
                     projection.as_ref(),

@@ -195,9 +195,7 @@ pub(crate) fn first_read(
     recent
         .iter()
         .find(|(position, aggregate_type, event_type)| {
-            *position > after
-                && reads(projection.aggregate_types(), aggregate_type)
-                && reads(projection.event_types(), event_type)
+            *position > after && reads(projection, aggregate_type, event_type)
         })
         .map(|event| event.0)
 }
@@ -248,9 +246,11 @@ pub(crate) fn batch_query(
     }
 }
 
-/// Whether a projection that reads `kinds` (all when empty) reads `kind`.
-pub(crate) fn reads(kinds: &[&str], kind: &str) -> bool {
-    kinds.is_empty() || kinds.contains(&kind)
+/// Whether `projection` reads events of this aggregate type and event type.
+pub(crate) fn reads(projection: &dyn Projection, aggregate_type: &str, event_type: &str) -> bool {
+    let takes = |kinds: &[&str], kind: &str| kinds.is_empty() || kinds.contains(&kind);
+    takes(projection.aggregate_types(), aggregate_type)
+        && takes(projection.event_types(), event_type)
 }
 
 #[cfg(test)]

@@ -346,9 +346,10 @@ impl WriterState {
         for projection in &self.inline {
             let read = |event: &StoredEvent| {
                 reads(
-                    projection.aggregate_types(),
+                    projection.as_ref(),
                     &event.aggregate.aggregate_type,
-                ) && reads(projection.event_types(), &event.event_type)
+                    &event.event_type,
+                )
             };
             if !stored.iter().any(read) {
                 continue;

@@ -90,8 +90,6 @@ pub struct Domain {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: DomainOptions,
     pub(crate) caches: Caches,
-    /// Deliveries the notifier works on, where claims need no write (see `LocalClaims`).
-    pub(crate) local_claims: crate::session_logout::LocalClaims,
 }
 
 /// The read models served from memory (see `cache.rs`).
@@ -129,7 +127,6 @@ impl Domain {
         ));
         Domain {
             caches: Caches::new(&runner),
-            local_claims: Default::default(),
             store,
             runner,
             clock,
@@ -159,7 +156,7 @@ impl Domain {
 
     /// Keeps the read models up to date until `shutdown` turns true: the task the server
     /// runs in the background. (The runner and the store themselves stay inside the domain;
-    /// other crates get narrow ports such as `DeliveryQueue`.)
+    /// other crates get narrow ports such as the delivery queue.)
     pub fn run_projections(
         &self,
         shutdown: tokio::sync::watch::Receiver<bool>,

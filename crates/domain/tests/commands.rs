@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::TimeZone;
+use domain::session_logout::DeliveryStage;
 use domain::{
     Domain, DomainError, DomainOptions, Feature, FixedClock, SetupRequest, SystemFeatures,
 };
@@ -812,8 +813,12 @@ mod grants {
                 .deliveries_of_session(&instance, &session.session_id)
                 .await
                 .unwrap();
-            let states: Vec<&str> = deliveries.iter().map(|d| d.state.as_str()).collect();
-            assert_eq!(states, ["pending"], "the application is to be told");
+            let stages: Vec<DeliveryStage> = deliveries.iter().map(|d| d.stage).collect();
+            assert_eq!(
+                stages,
+                [DeliveryStage::Due],
+                "the application is to be told"
+            );
         }
 
         domain
@@ -1132,48 +1137,65 @@ mod grants {
             .deliveries_of_client(&instance, &app.client_id, 1000)
             .await
             .unwrap();
-        let state_of = |deliveries: &[domain::session_logout::DeliveryView], state: &str| {
+        let state_of = |deliveries: &[domain::session_logout::DeliveryView],
+                        stage: DeliveryStage| {
             deliveries
                 .iter()
-                .filter(|delivery| delivery.state == state)
+                .filter(|delivery| delivery.stage == stage)
                 .count()
         };
-        assert_eq!(state_of(&deliveries, "pending"), sessions);
+        assert_eq!(state_of(&deliveries, DeliveryStage::Due), sessions);
         assert_eq!(
-            state_of(&deliveries, "registered"),
+            state_of(&deliveries, DeliveryStage::Registered),
             1,
             "bob's session is live"
         );
         assert!(deliveries.iter().all(|delivery| {
-            (delivery.state == "pending")
+            (delivery.stage == DeliveryStage::Due)
                 == (delivery.triggered_at_origin.as_deref() == Some(ORIGIN))
         }));
 
         let outcomes: Vec<_> = deliveries
             .iter()
-            .filter(|delivery| delivery.state == "pending")
+            .filter(|delivery| delivery.stage == DeliveryStage::Due)
             .map(|delivery| {
                 let sent = domain::session_logout::SessionLogoutEvent::Sent(
                     domain::session_logout::BackChannelSent {
                         client_id: delivery.client_id.clone(),
                         attempts: 2,
+                        attempt: None,
                     },
                 );
                 (instance.clone(), delivery.session_id.clone(), sent)
             })
             .collect();
-        domain
-            .record_back_channel_outcomes(&outcomes)
+        // Recorded in one transaction per batch; what is admitted is the caller's decision.
+        let recorded = domain
+            .append_delivery_events(&outcomes, "test", &|registration, _| {
+                registration.history.is_empty()
+            })
             .await
             .unwrap();
+        assert!(recorded.iter().all(|recorded| *recorded));
+        let again = domain
+            .append_delivery_events(&outcomes, "test", &|registration, _| {
+                registration.history.is_empty()
+            })
+            .await
+            .unwrap();
+        assert!(
+            again.iter().all(|recorded| !*recorded),
+            "refused by the caller"
+        );
         let deliveries = domain
             .deliveries_of_client(&instance, &app.client_id, 1000)
             .await
             .unwrap();
-        assert_eq!(state_of(&deliveries, "sent"), sessions);
-        assert_eq!(state_of(&deliveries, "registered"), 1);
+        assert_eq!(state_of(&deliveries, DeliveryStage::Sent), sessions);
+        assert_eq!(state_of(&deliveries, DeliveryStage::Registered), 1);
         assert!(deliveries.iter().all(|delivery| {
-            (delivery.state == "sent") == (delivery.attempts == 2 && delivery.settled_at.is_some())
+            (delivery.stage == DeliveryStage::Sent)
+                == (delivery.attempts == 2 && delivery.settled_at.is_some())
         }));
     }
 

@@ -144,9 +144,10 @@ impl RunningServer {
             }
         });
         let metrics = Arc::new(notify::back_channel::Metrics::default());
+        let deliveries = Arc::new(notify::back_channel::DomainDeliveries::new(domain.clone()));
         let notifier = Arc::new(
             notify::back_channel::Notifier::new(
-                domain.clone(),
+                deliveries.clone(),
                 keys.clone(),
                 config.back_channel.settings(&config.server.external_url)?,
                 metrics.clone(),
@@ -171,6 +172,7 @@ impl RunningServer {
             settings,
             throttle,
             metrics,
+            deliveries,
         });
         let mut stop = stopped;
         let serve = tokio::spawn(async move {

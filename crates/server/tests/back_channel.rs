@@ -14,6 +14,7 @@ use axum::routing::post;
 use common::process::{Process, portcullis};
 use common::{Browser, CALLBACK, TOKEN, VERIFIER, authorize_path, form, location, query_of};
 use domain::application::OidcConfig;
+use domain::session_logout::DeliveryStage;
 use domain::{NewUser, Profile};
 use eventstore::testing::Harness;
 use jose::{JwkSet, Validation, Verifier};
@@ -268,16 +269,21 @@ async fn verifier(browser: &Browser) -> Verifier {
     Verifier::new(&jwks).unwrap()
 }
 
-/// The `sid` of an ID token the server issued.
-async fn sid_of(browser: &Browser, id_token: &str) -> String {
+/// A text claim of a token the server signed (an ID or a logout token).
+async fn claim_of(browser: &Browser, token: &str, name: &str) -> String {
     verifier(browser)
         .await
-        .verify(id_token, &Validation::new(), now())
+        .verify(token, &Validation::new(), now())
         .unwrap()
-        .claims["sid"]
+        .claims[name]
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// The `sid` of an ID token the server issued.
+async fn sid_of(browser: &Browser, id_token: &str) -> String {
+    claim_of(browser, id_token, "sid").await
 }
 
 /// RP-initiated logout with `id_token` as the hint.
@@ -294,7 +300,10 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-eventstore::on_both_backends!(every_application_of_an_ended_session_gets_a_verifiable_logout_token);
+eventstore::on_both_backends!(
+    every_application_of_an_ended_session_gets_a_verifiable_logout_token,
+    failed_deliveries_are_redelivered_with_fresh_tokens_and_every_attempt_is_kept
+);
 
 async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h: Harness) {
     let mut receiver = Receiver::start().await;
@@ -370,7 +379,7 @@ async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h:
     assert!(
         deliveries
             .iter()
-            .all(|delivery| delivery.state == "sent" && delivery.attempts == 1),
+            .all(|delivery| delivery.stage == DeliveryStage::Sent && delivery.attempts == 1),
         "{deliveries:?}"
     );
     let listed: Value = browser
@@ -429,7 +438,9 @@ async fn wait_settled(
             .unwrap();
         if deliveries
             .iter()
-            .filter(|delivery| delivery.state == "sent" || delivery.state == "failed")
+            .filter(|delivery| {
+                delivery.stage == DeliveryStage::Sent || delivery.stage == DeliveryStage::Failed
+            })
             .count()
             >= count
         {
@@ -493,9 +504,12 @@ async fn recoverable_failures_are_retried_and_refusals_are_not() {
             .clone()
     };
     let flaky = by_name("flaky");
-    assert_eq!((flaky.state.as_str(), flaky.attempts), ("sent", 2));
+    assert_eq!((flaky.stage, flaky.attempts), (DeliveryStage::Sent, 2));
     let refusing = by_name("refusing");
-    assert_eq!((refusing.state.as_str(), refusing.attempts), ("failed", 1));
+    assert_eq!(
+        (refusing.stage, refusing.attempts),
+        (DeliveryStage::Failed, 1)
+    );
     assert_eq!(
         refusing.last_error.as_deref(),
         Some("HTTP 400: invalid_request (unknown sid)")
@@ -571,7 +585,7 @@ async fn a_private_target_is_refused_with_the_reason_and_nothing_is_sent() {
     end_session(&mut browser, &id_tokens[0]).await;
     let deliveries = wait_settled(&server, &admin.instance_id, &sid, 2).await;
     for delivery in &deliveries {
-        assert_eq!(delivery.state, "failed", "{delivery:?}");
+        assert_eq!(delivery.stage, DeliveryStage::Failed, "{delivery:?}");
         let reason = delivery.last_error.as_deref().unwrap();
         assert!(
             reason.contains("special-use address") && reason.contains("allowed_networks"),
@@ -672,12 +686,11 @@ async fn an_application_that_never_answers_does_not_hold_up_the_others() {
             .iter()
             .find(|delivery| &delivery.client_id == client_id)
             .unwrap()
-            .state
-            .clone()
+            .stage
     };
     assert_eq!(
-        (state("alive").as_str(), state("dead").as_str()),
-        ("sent", "pending")
+        (state("alive"), state("dead")),
+        (DeliveryStage::Sent, DeliveryStage::Due)
     );
     server.stop().await.unwrap();
 }
@@ -727,7 +740,7 @@ async fn two_replicas_deliver_each_notification_once() {
         assert!(
             deliveries
                 .iter()
-                .all(|delivery| delivery.state == "sent" && delivery.attempts == 1),
+                .all(|delivery| delivery.stage == DeliveryStage::Sent && delivery.attempts == 1),
             "{deliveries:?}"
         );
     }
@@ -986,12 +999,11 @@ async fn end_session_can_wait_for_the_fan_out_up_to_a_deadline() {
             .iter()
             .find(|delivery| &delivery.client_id == client_id)
             .unwrap()
-            .state
-            .clone()
+            .stage
     };
     assert_eq!(
-        (state("slow").as_str(), state("dead").as_str()),
-        ("sent", "pending")
+        (state("slow"), state("dead")),
+        (DeliveryStage::Sent, DeliveryStage::Due)
     );
     server.stop().await.unwrap();
 }
@@ -1077,7 +1089,7 @@ async fn huge_redirecting_and_garbage_answers_are_failed_with_a_readable_reason(
             .find(|delivery| &delivery.client_id == client_id)
             .unwrap();
         (
-            delivery.state.clone(),
+            delivery.stage.label(),
             delivery.last_error.clone().unwrap_or_default(),
         )
     };
@@ -1112,5 +1124,274 @@ async fn huge_redirecting_and_garbage_answers_are_failed_with_a_readable_reason(
     assert_eq!(state, "failed");
     assert!(reason.starts_with("gave up after 2 attempts"), "{reason}");
     readable(&reason);
+    server.stop().await.unwrap();
+}
+
+/// A redelivery through the admin API, which must be accepted; its answer.
+async fn redeliver(browser: &Browser, path: &str, body: Option<Value>) -> Value {
+    let (status, body) = admin_call(browser, reqwest::Method::POST, path, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{path}: {body}");
+    body
+}
+
+/// The admin API as a client sees it: (status, JSON body).
+async fn admin_call(
+    browser: &Browser,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = browser
+        .http
+        .request(method, format!("{}/admin/v1{path}", browser.base))
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An admin re-sends a refused delivery: the application gets a new logout token, the
+/// delivery's history shows both attempts and who asked; what was delivered is not re-sent,
+/// unknown deliveries are 404, and the instance-wide listing filters and pages.
+async fn failed_deliveries_are_redelivered_with_fresh_tokens_and_every_attempt_is_kept(h: Harness) {
+    let mut receiver = Receiver::start().await;
+    receiver.answer("refusing", &[(400, "not now")]);
+    let apps = [
+        ("refusing", "ES256", Some(receiver.uri("refusing"))),
+        ("ok", "ES256", Some(receiver.uri("ok"))),
+        // A special-use address: refused at send time, on every attempt.
+        (
+            "metadata",
+            "ES256",
+            Some("http://169.254.169.254/logout".into()),
+        ),
+    ];
+    let (server, apps) = arrange_with(config(&h, true), &apps).await;
+    let client_id = |name: &str| {
+        apps.iter()
+            .find(|app| app.name == name)
+            .unwrap()
+            .client_id
+            .clone()
+    };
+    let (browser, _id_tokens) = sign_in_to_all(&server, &apps).await;
+    let (instance_id, sid) = admin_ends_the_session(&server).await;
+    let first = receiver.next(2).await;
+    wait_settled(&server, &instance_id, &sid, 3).await;
+    let (_, _, first_token) = first.iter().find(|(app, ..)| app == "refusing").unwrap();
+    let first_jti = claim_of(&browser, first_token, "jti").await;
+
+    // Bad input: nothing is sent.
+    let refusing = client_id("refusing");
+    let (status, body) = admin_call(
+        &browser,
+        reqwest::Method::POST,
+        &format!(
+            "/sessions/{sid}/back-channel-deliveries/{}/redeliver",
+            client_id("ok")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already acknowledged"),
+        "{body}"
+    );
+    for path in [
+        format!("/sessions/{sid}/back-channel-deliveries/nobody/redeliver"),
+        format!("/sessions/no-such-session/back-channel-deliveries/{refusing}/redeliver"),
+        "/sessions/no-such-session/back-channel-deliveries/redeliver".to_owned(),
+    ] {
+        let (status, body) = admin_call(&browser, reqwest::Method::POST, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    assert!(receiver.received.try_recv().is_err(), "nothing was sent");
+
+    // The refused one again: a fresh token, and it is delivered this time.
+    let body = redeliver(
+        &browser,
+        &format!("/sessions/{sid}/back-channel-deliveries/{refusing}/redeliver"),
+        None,
+    )
+    .await;
+    assert_eq!(body["redelivered"], 1);
+    let again = receiver.next(1).await;
+    assert_eq!(again[0].0, "refusing");
+    assert_ne!(
+        claim_of(&browser, &again[0].2, "jti").await,
+        first_jti,
+        "a new jti"
+    );
+    let deliveries = wait_settled(&server, &instance_id, &sid, 3).await;
+    let stage = |name: &str| {
+        deliveries
+            .iter()
+            .find(|delivery| delivery.client_id == client_id(name))
+            .unwrap()
+            .stage
+    };
+    assert_eq!(stage("refusing"), DeliveryStage::Sent);
+    let (_, shown) = admin_call(
+        &browser,
+        reqwest::Method::GET,
+        &format!("/sessions/{sid}/back-channel-deliveries/{refusing}"),
+        None,
+    )
+    .await;
+    assert_eq!(shown["state"], "sent", "{shown}");
+    let history = shown["history"].as_array().unwrap();
+    let summary: Vec<(&str, Option<&str>, Option<u64>)> = history
+        .iter()
+        .map(|entry| {
+            (
+                entry["kind"].as_str().unwrap(),
+                entry["outcome"].as_str(),
+                entry["http_status"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("attempt", Some("failed"), Some(400)),
+            ("redelivery_requested", None, None),
+            ("attempt", Some("sent"), Some(200)),
+        ],
+        "{shown}"
+    );
+    let admin = server
+        .domain()
+        .authenticate_admin(TOKEN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(history[1]["requested_by"], admin.token_id.as_str());
+    assert!(history.iter().all(|entry| entry["at"].is_string()));
+    assert!(history[0]["duration_ms"].is_u64());
+
+    // A session's redelivery leaves what was delivered alone and names why.
+    let body = redeliver(
+        &browser,
+        &format!("/sessions/{sid}/back-channel-deliveries/redeliver"),
+        None,
+    )
+    .await;
+    assert_eq!(body["redelivered"], 1, "only the failed one: {body}");
+    assert_eq!(body["skipped"].as_array().unwrap().len(), 2, "{body}");
+
+    // An application's failed ones since a time: refused at the address again, with the
+    // same reason as on first delivery.
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    wait_settled(&server, &instance_id, &sid, 3).await;
+    let body = redeliver(
+        &browser,
+        &format!(
+            "/applications/{}/back-channel-deliveries/redeliver",
+            client_id("metadata")
+        ),
+        Some(json!({ "failed_since": since })),
+    )
+    .await;
+    assert_eq!(body["redelivered"], 1, "{body}");
+    let deliveries = wait_settled(&server, &instance_id, &sid, 3).await;
+    let metadata = deliveries
+        .iter()
+        .find(|delivery| delivery.client_id == client_id("metadata"))
+        .unwrap();
+    assert_eq!(metadata.stage, DeliveryStage::Failed);
+    assert!(
+        metadata
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("special-use address"),
+        "{metadata:?}"
+    );
+    let (_, shown) = admin_call(
+        &browser,
+        reqwest::Method::GET,
+        &format!(
+            "/sessions/{sid}/back-channel-deliveries/{}",
+            client_id("metadata")
+        ),
+        None,
+    )
+    .await;
+    let failures = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["outcome"] == "failed")
+        .count();
+    assert!(failures >= 2, "one failure per round: {shown}");
+
+    // The instance-wide listing: filters, and pages that neither skip nor repeat.
+    let list = |query: String| {
+        let browser = &browser;
+        async move {
+            let (status, body) = admin_call(
+                browser,
+                reqwest::Method::GET,
+                &format!("/back-channel-deliveries?{query}"),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            body
+        }
+    };
+    let all = list(String::new()).await;
+    assert_eq!(all["deliveries"].as_array().unwrap().len(), 3, "{all}");
+    let sent = list("state=sent".into()).await;
+    assert_eq!(sent["deliveries"].as_array().unwrap().len(), 2, "{sent}");
+    let one_app = list(format!("client_id={refusing}&session_id={sid}")).await;
+    assert_eq!(one_app["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        one_app["deliveries"][0]["history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let later = list("since=2999-01-01T00:00:00Z".into()).await;
+    assert!(later["deliveries"].as_array().unwrap().is_empty());
+    let mut seen = Vec::new();
+    let mut query = "limit=1".to_owned();
+    loop {
+        let page = list(query.clone()).await;
+        for delivery in page["deliveries"].as_array().unwrap() {
+            seen.push(delivery["client_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit=1&{}", form(&[("cursor", cursor)])),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<String> = apps.iter().map(|app| app.client_id.clone()).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "every delivery once");
+    for bad in [
+        "state=pending",
+        "since=yesterday",
+        "cursor=garbage",
+        "limit=0",
+    ] {
+        let (status, body) = admin_call(
+            &browser,
+            reqwest::Method::GET,
+            &format!("/back-channel-deliveries?{bad}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
     server.stop().await.unwrap();
 }

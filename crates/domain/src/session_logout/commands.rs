@@ -11,7 +11,8 @@ use crate::features::Feature;
 use crate::grant::CodeIssued;
 use crate::service::{Domain, retry_on_conflict};
 use crate::session_logout::{
-    BackChannelRegistered, DeliveryView, SessionLogout, SessionLogoutEvent,
+    BackChannelRegistered, DeliveryCursor, DeliveryFilter, DeliveryView, Registration,
+    SessionLogout, SessionLogoutEvent,
 };
 
 impl Domain {
@@ -45,51 +46,61 @@ impl Domain {
         Ok((!events.is_empty()).then(|| logout.append(&events, &self.stamp(&app.client_id))))
     }
 
-    /// Records delivery outcomes (`Sent` or `Failed`), each once: an outcome for a registration
-    /// that already has one (another notifier finished first) records nothing. All of them go
-    /// in one transaction, one append per session, so a fan-out of many applications in one
-    /// session, or a mass logout, does not make its outcomes race each other for the same
-    /// aggregate. Entries are (instance id, session id, outcome).
-    pub async fn record_back_channel_outcomes(
+    /// Appends delivery events (attempts, outcomes, redelivery requests) that `admit` allows
+    /// against the registration's history as it stands when appended: the notifier's
+    /// lifecycle decides, the domain records. All go in one transaction, one append per
+    /// session, so a fan-out of many applications in one session, or a mass logout, does not
+    /// race itself for the same aggregate; another writer's conflict reloads and asks `admit`
+    /// again. Entries are (instance id, session id, event); the answer says, per entry,
+    /// whether it was recorded (an entry for an unknown registration never is).
+    pub async fn append_delivery_events(
         &self,
-        outcomes: &[(String, String, SessionLogoutEvent)],
-    ) -> Result<(), DomainError> {
-        type BySession<'a> = BTreeMap<&'a str, Vec<&'a SessionLogoutEvent>>;
+        entries: &[(String, String, SessionLogoutEvent)],
+        creator: &str,
+        admit: &(dyn Fn(&Registration, &SessionLogoutEvent) -> bool + Sync),
+    ) -> Result<Vec<bool>, DomainError> {
+        type BySession<'a> = BTreeMap<&'a str, Vec<(usize, &'a SessionLogoutEvent)>>;
         let mut by_instance: BTreeMap<&str, BySession> = BTreeMap::new();
-        for (instance_id, session_id, outcome) in outcomes {
+        for (index, (instance_id, session_id, event)) in entries.iter().enumerate() {
             by_instance
                 .entry(instance_id)
                 .or_default()
                 .entry(session_id)
                 .or_default()
-                .push(outcome);
+                .push((index, event));
         }
-        let stamp = self.stamp("back_channel_notifier");
+        let stamp = self.stamp(creator);
         let (stamp, by_instance) = (&stamp, &by_instance);
         retry_on_conflict(|| async move {
+            let mut recorded = vec![false; entries.len()];
             let mut appends = Vec::new();
             for (instance_id, by_session) in by_instance {
                 let sessions: Vec<String> = by_session.keys().map(|id| (*id).to_owned()).collect();
                 let loaded =
                     Loaded::<SessionLogout>::load_many(self.store.as_ref(), instance_id, &sessions)
                         .await?;
-                for (mut logout, outcomes) in loaded.into_iter().zip(by_session.values()) {
-                    let mut events = Vec::new();
-                    for outcome in outcomes {
-                        for event in logout.state.record((*outcome).clone()) {
-                            logout.state.apply(&event);
-                            events.push(event);
+                for (mut logout, events) in loaded.into_iter().zip(by_session.values()) {
+                    let mut admitted = Vec::new();
+                    for (index, event) in events {
+                        let Some(registration) = logout.state.registrations.get(event.client_id())
+                        else {
+                            continue;
+                        };
+                        if admit(registration, event) {
+                            logout.state.apply(event);
+                            admitted.push((*event).clone());
+                            recorded[*index] = true;
                         }
                     }
-                    if !events.is_empty() {
-                        appends.push(logout.append(&events, stamp));
+                    if !admitted.is_empty() {
+                        appends.push(logout.append(&admitted, stamp));
                     }
                 }
             }
-            if appends.is_empty() {
-                return Ok(());
+            if !appends.is_empty() {
+                self.commit(&appends).await?;
             }
-            self.commit(&appends).await.map(drop)
+            Ok(recorded)
         })
         .await
     }
@@ -111,6 +122,34 @@ impl Domain {
         limit: u32,
     ) -> Result<Vec<DeliveryView>, DomainError> {
         DeliveryView::of_client(self.store.as_ref(), instance_id, client_id, limit).await
+    }
+
+    /// An instance's back-channel deliveries that pass `filter`, newest registration first,
+    /// after `cursor`, at most `limit`.
+    pub async fn deliveries_of_instance(
+        &self,
+        instance_id: &str,
+        filter: &DeliveryFilter,
+        cursor: Option<&DeliveryCursor>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, DomainError> {
+        DeliveryView::list(self.store.as_ref(), instance_id, filter, cursor, limit).await
+    }
+
+    /// The back-channel registrations of several sessions of one instance (one read), in
+    /// the order of `session_ids`.
+    pub async fn session_logouts(
+        &self,
+        instance_id: &str,
+        session_ids: &[String],
+    ) -> Result<Vec<SessionLogout>, DomainError> {
+        Ok(
+            Loaded::<SessionLogout>::load_many(self.store.as_ref(), instance_id, session_ids)
+                .await?
+                .into_iter()
+                .map(|loaded| loaded.state)
+                .collect(),
+        )
     }
 
     /// The back-channel registrations of a session and where each stands.

@@ -2,12 +2,13 @@
 //! which applications must be told when the session ends, and what came of telling them.
 //!
 //! A registration is recorded in the same append as the tokens that caused it, so an
-//! application that holds tokens of a session is always known to the notifier. Outcomes are
-//! recorded once: a second `sent` or `failed` for the same application is refused, which is
-//! what lets several notifier processes race without sending twice.
+//! application that holds tokens of a session is always known to the notifier. After that the
+//! aggregate keeps each registration's history — every attempt, outcome and redelivery
+//! request — and the notifier's lifecycle (`notify::back_channel::lifecycle`) decides which
+//! event may be appended to it (`Domain::append_delivery_events`), so an outcome is recorded
+//! once however many notifiers raced to deliver it.
 
 mod commands;
-mod local_claims;
 mod projection;
 mod queue;
 
@@ -16,9 +17,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use local_claims::LocalClaims;
-pub use projection::{BackChannelDeliveryProjection, DeliveryView};
-pub use queue::DeliveryQueue;
+pub use projection::{
+    BackChannelDeliveryProjection, DeliveryCursor, DeliveryFilter, DeliveryStage, DeliveryView,
+};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 
@@ -35,13 +36,31 @@ pub struct BackChannelRegistered {
     pub signing_alg: String,
 }
 
+/// What one delivery attempt met, for the delivery's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// When the attempt started.
+    pub at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The HTTP status the application answered with, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// What went wrong, readable by an admin (none when delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// The application acknowledged a logout token (200 or 204).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackChannelSent {
     /// The application.
     pub client_id: String,
-    /// Delivery attempts, this one included.
+    /// Delivery attempts in this round, this one included.
     pub attempts: u32,
+    /// The attempt that succeeded (absent in events recorded before attempts were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<AttemptRecord>,
 }
 
 /// Delivery was given up: the application refused, or retries ran out.
@@ -49,10 +68,38 @@ pub struct BackChannelSent {
 pub struct BackChannelFailed {
     /// The application.
     pub client_id: String,
-    /// Delivery attempts made.
+    /// Delivery attempts made in this round.
     pub attempts: u32,
     /// Why, readable by an admin.
     pub reason: String,
+    /// The last attempt (absent in events recorded before attempts were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<AttemptRecord>,
+}
+
+/// An attempt failed in a way that may recover; the next one is scheduled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackChannelRetryScheduled {
+    /// The application.
+    pub client_id: String,
+    /// Delivery attempts made in this round.
+    pub attempts: u32,
+    /// When the next attempt may be made.
+    pub retry_at: DateTime<Utc>,
+    /// The attempt that failed.
+    pub attempt: AttemptRecord,
+}
+
+/// An admin asked for a delivery to be sent again: a new round of attempts, each with a
+/// freshly signed logout token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackChannelRedeliveryRequested {
+    /// The application.
+    pub client_id: String,
+    /// The admin token that asked (its id).
+    pub requested_by: String,
+    /// When it was asked.
+    pub at: DateTime<Utc>,
 }
 
 /// Events of the `session_logout` aggregate.
@@ -64,6 +111,10 @@ pub enum SessionLogoutEvent {
     Sent(BackChannelSent),
     /// See [`BackChannelFailed`].
     Failed(BackChannelFailed),
+    /// See [`BackChannelRetryScheduled`].
+    RetryScheduled(BackChannelRetryScheduled),
+    /// See [`BackChannelRedeliveryRequested`].
+    RedeliveryRequested(BackChannelRedeliveryRequested),
 }
 
 impl DomainEvent for SessionLogoutEvent {
@@ -72,6 +123,10 @@ impl DomainEvent for SessionLogoutEvent {
             SessionLogoutEvent::Registered(_) => "session_logout.back_channel.registered",
             SessionLogoutEvent::Sent(_) => "session_logout.back_channel.sent",
             SessionLogoutEvent::Failed(_) => "session_logout.back_channel.failed",
+            SessionLogoutEvent::RetryScheduled(_) => "session_logout.back_channel.retry_scheduled",
+            SessionLogoutEvent::RedeliveryRequested(_) => {
+                "session_logout.back_channel.redelivery_requested"
+            }
         }
     }
 
@@ -80,6 +135,8 @@ impl DomainEvent for SessionLogoutEvent {
             SessionLogoutEvent::Registered(payload) => to_json(payload),
             SessionLogoutEvent::Sent(payload) => to_json(payload),
             SessionLogoutEvent::Failed(payload) => to_json(payload),
+            SessionLogoutEvent::RetryScheduled(payload) => to_json(payload),
+            SessionLogoutEvent::RedeliveryRequested(payload) => to_json(payload),
         }
     }
 
@@ -94,30 +151,39 @@ impl DomainEvent for SessionLogoutEvent {
             "session_logout.back_channel.failed" => {
                 SessionLogoutEvent::Failed(serde_json::from_str(payload)?)
             }
+            "session_logout.back_channel.retry_scheduled" => {
+                SessionLogoutEvent::RetryScheduled(serde_json::from_str(payload)?)
+            }
+            "session_logout.back_channel.redelivery_requested" => {
+                SessionLogoutEvent::RedeliveryRequested(serde_json::from_str(payload)?)
+            }
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
 }
 
-/// Where one application's notification stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    /// Registered; not delivered (yet).
-    Pending,
-    /// Delivered.
-    Sent,
-    /// Given up.
-    Failed,
+impl SessionLogoutEvent {
+    /// The application the event is about.
+    pub fn client_id(&self) -> &str {
+        match self {
+            SessionLogoutEvent::Registered(event) => &event.client_id,
+            SessionLogoutEvent::Sent(event) => &event.client_id,
+            SessionLogoutEvent::Failed(event) => &event.client_id,
+            SessionLogoutEvent::RetryScheduled(event) => &event.client_id,
+            SessionLogoutEvent::RedeliveryRequested(event) => &event.client_id,
+        }
+    }
 }
 
-/// One application's registration in a session.
+/// One application's registration in a session and everything recorded about its delivery
+/// since. The notifier's lifecycle (`notify::back_channel::lifecycle`) reads where delivery
+/// stands from this history; the domain only keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     /// As registered.
     pub registered: BackChannelRegistered,
-    /// Where delivery stands.
-    pub state: DeliveryState,
+    /// Attempts, outcomes and redelivery requests, oldest first.
+    pub history: Vec<SessionLogoutEvent>,
 }
 
 /// A session's back-channel registrations, by client id.
@@ -132,22 +198,20 @@ impl Aggregate for SessionLogout {
     type Event = SessionLogoutEvent;
 
     fn apply(&mut self, event: &SessionLogoutEvent) {
-        let mut settle = |client_id: &str, state| {
-            if let Some(registration) = self.registrations.get_mut(client_id) {
-                registration.state = state;
-            }
-        };
         match event {
             SessionLogoutEvent::Registered(registered) => {
                 self.registrations
                     .entry(registered.client_id.clone())
                     .or_insert_with(|| Registration {
                         registered: registered.clone(),
-                        state: DeliveryState::Pending,
+                        history: Vec::new(),
                     });
             }
-            SessionLogoutEvent::Sent(sent) => settle(&sent.client_id, DeliveryState::Sent),
-            SessionLogoutEvent::Failed(failed) => settle(&failed.client_id, DeliveryState::Failed),
+            other => {
+                if let Some(registration) = self.registrations.get_mut(other.client_id()) {
+                    registration.history.push(other.clone());
+                }
+            }
         }
     }
 }
@@ -162,44 +226,6 @@ impl SessionLogout {
             vec![SessionLogoutEvent::Registered(registered)]
         }
     }
-
-    /// Decides `RecordOutcome`: nothing unless the application's notification is pending, so
-    /// an outcome is recorded once however many notifiers raced to deliver it.
-    pub fn record(&self, outcome: SessionLogoutEvent) -> Vec<SessionLogoutEvent> {
-        let client_id = match &outcome {
-            SessionLogoutEvent::Sent(sent) => &sent.client_id,
-            SessionLogoutEvent::Failed(failed) => &failed.client_id,
-            SessionLogoutEvent::Registered(_) => return vec![],
-        };
-        match self.registrations.get(client_id) {
-            Some(registration) if registration.state == DeliveryState::Pending => vec![outcome],
-            _ => vec![],
-        }
-    }
-
-    /// The registrations still waiting for delivery.
-    pub fn pending(&self) -> impl Iterator<Item = &BackChannelRegistered> {
-        self.registrations
-            .values()
-            .filter(|registration| registration.state == DeliveryState::Pending)
-            .map(|registration| &registration.registered)
-    }
-}
-
-/// When a delivery attempt may next be made: exponential backoff from `base`, doubled per
-/// attempt up to `cap`, with up to 50 % random jitter subtracted so that retries of one mass
-/// logout do not arrive in lockstep.
-pub fn retry_at(
-    now: DateTime<Utc>,
-    attempts: u32,
-    base: std::time::Duration,
-    cap: std::time::Duration,
-    jitter: f64,
-) -> DateTime<Utc> {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
-    let delay = base.saturating_mul(factor).min(cap);
-    let delay = delay.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0));
-    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]
@@ -223,46 +249,5 @@ mod tests {
         logout.apply(&events[0]);
         assert!(logout.register(registered("a")).is_empty());
         assert_eq!(logout.register(registered("b")).len(), 1);
-        assert_eq!(logout.pending().count(), 1);
-    }
-
-    #[test]
-    fn an_outcome_is_recorded_once_and_only_for_a_registration() {
-        let mut logout = SessionLogout::default();
-        let sent = || {
-            SessionLogoutEvent::Sent(BackChannelSent {
-                client_id: "a".into(),
-                attempts: 1,
-            })
-        };
-        assert!(logout.record(sent()).is_empty(), "not registered");
-        logout.apply(&logout.register(registered("a"))[0]);
-        let events = logout.record(sent());
-        assert_eq!(events.len(), 1);
-        logout.apply(&events[0]);
-        assert!(logout.record(sent()).is_empty());
-        let failed = SessionLogoutEvent::Failed(BackChannelFailed {
-            client_id: "a".into(),
-            attempts: 2,
-            reason: "x".into(),
-        });
-        assert!(logout.record(failed).is_empty());
-        assert_eq!(logout.pending().count(), 0);
-        assert_eq!(logout.registrations["a"].state, DeliveryState::Sent);
-    }
-
-    #[test]
-    fn retries_back_off_exponentially_up_to_the_cap() {
-        let now = Utc::now();
-        let base = std::time::Duration::from_millis(100);
-        let cap = std::time::Duration::from_secs(10);
-        let delay = |attempts, jitter| {
-            (retry_at(now, attempts, base, cap, jitter) - now).num_milliseconds()
-        };
-        assert_eq!(delay(1, 0.0), 100);
-        assert_eq!(delay(2, 0.0), 200);
-        assert_eq!(delay(4, 0.0), 800);
-        assert_eq!(delay(30, 0.0), 10_000);
-        assert_eq!(delay(2, 1.0), 100);
     }
 }

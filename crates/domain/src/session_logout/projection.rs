@@ -111,7 +111,9 @@ fn run_key(event: &StoredEvent) -> Option<RunKey<'_>> {
         });
     }
     let (client_id, state, attempts, error) = match decode::<SessionLogoutEvent>(event).ok()? {
-        SessionLogoutEvent::Registered(_) => return None,
+        SessionLogoutEvent::Registered(_)
+        | SessionLogoutEvent::RetryScheduled(_)
+        | SessionLogoutEvent::RedeliveryRequested(_) => return None,
         SessionLogoutEvent::Sent(sent) => (sent.client_id, "sent", sent.attempts, None),
         SessionLogoutEvent::Failed(failed) => (
             failed.client_id,
@@ -179,6 +181,8 @@ impl Projection for BackChannelDeliveryProjection {
             "CREATE INDEX IF NOT EXISTS back_channel_pending ON back_channel_deliveries (ended_at_ms) WHERE state = 'pending'",
             "CREATE INDEX IF NOT EXISTS back_channel_claims ON back_channel_deliveries (claimed_by) WHERE state = 'pending'",
             "CREATE INDEX IF NOT EXISTS back_channel_by_client ON back_channel_deliveries (instance_id, client_id)",
+            // The instance-wide listing, newest registration first, page by page.
+            "CREATE INDEX IF NOT EXISTS back_channel_by_time ON back_channel_deliveries (instance_id, registered_at_ms, session_id, client_id)",
         ]
     }
 
@@ -213,6 +217,35 @@ impl Projection for BackChannelDeliveryProjection {
                         registered.signing_alg.into(),
                         at,
                     ],
+                )
+                .await?;
+                return Ok(());
+            }
+            SessionLogoutEvent::RetryScheduled(retry) => {
+                tx.execute(
+                    "UPDATE back_channel_deliveries
+                     SET attempts = $4, next_attempt_at_ms = $5, last_error = $6, claimed_until_ms = 0, claimed_by = NULL
+                     WHERE instance_id = $1 AND session_id = $2 AND client_id = $3 AND state = 'pending'",
+                    &[
+                        instance_id(),
+                        session_id(),
+                        retry.client_id.into(),
+                        i64::from(retry.attempts).into(),
+                        retry.retry_at.timestamp_millis().into(),
+                        retry.attempt.error.into(),
+                    ],
+                )
+                .await?;
+                return Ok(());
+            }
+            SessionLogoutEvent::RedeliveryRequested(asked) => {
+                // A new round: due at once, with its own attempt count.
+                tx.execute(
+                    "UPDATE back_channel_deliveries
+                     SET state = 'pending', attempts = 0, next_attempt_at_ms = 0, claimed_until_ms = 0,
+                         claimed_by = NULL, settled_at_ms = NULL
+                     WHERE instance_id = $1 AND session_id = $2 AND client_id = $3 AND state IN ('pending', 'failed')",
+                    &[instance_id(), session_id(), asked.client_id.into()],
                 )
                 .await?;
                 return Ok(());
@@ -272,8 +305,8 @@ pub struct DeliveryView {
     pub user_id: String,
     /// The algorithm to sign with.
     pub signing_alg: String,
-    /// `registered` (session live), `pending`, `sent` or `failed`.
-    pub state: String,
+    /// Where the delivery stands as stored.
+    pub stage: DeliveryStage,
     /// The origin the session was ended on (the logout token's `iss`).
     pub triggered_at_origin: Option<String>,
     /// When the application was registered.
@@ -286,13 +319,111 @@ pub struct DeliveryView {
     pub attempts: u32,
     /// The last failure, readable.
     pub last_error: Option<String>,
+    /// When a due delivery may next be attempted (a retry or a deferral).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Until when a replica holds it under a lease (PostgreSQL; the past when none does).
+    pub leased_until: DateTime<Utc>,
+}
+
+/// A delivery's stored stage. The notifier's lifecycle
+/// (`notify::back_channel::lifecycle::DeliveryState`) refines `Due` with the schedule and
+/// the claims into due, in flight and retry-at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStage {
+    /// The session is live; nothing to send.
+    Registered,
+    /// The session ended (or a redelivery was asked): to be sent.
+    Due,
+    /// The application acknowledged.
+    Sent,
+    /// Given up.
+    Failed,
+}
+
+impl DeliveryStage {
+    /// The label stored in `back_channel_deliveries.state`. `Due` is stored as `pending`,
+    /// its name in the first release, so existing rows and indexes keep working.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeliveryStage::Registered => "registered",
+            DeliveryStage::Due => "pending",
+            DeliveryStage::Sent => "sent",
+            DeliveryStage::Failed => "failed",
+        }
+    }
+
+    fn from_label(label: &str) -> Result<Self, DomainError> {
+        Ok(match label {
+            "registered" => DeliveryStage::Registered,
+            "pending" => DeliveryStage::Due,
+            "sent" => DeliveryStage::Sent,
+            "failed" => DeliveryStage::Failed,
+            other => {
+                return Err(DomainError::Invalid {
+                    field: "back_channel_deliveries.state",
+                    reason: format!(
+                        "unknown delivery state {other:?}; was the store written by a newer release?"
+                    ),
+                });
+            }
+        })
+    }
+}
+
+/// Which deliveries of an instance a listing shows; every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// Only this stored stage.
+    pub stage: Option<DeliveryStage>,
+    /// Only those whose next attempt is due by then (due now, not waiting for a retry).
+    pub next_attempt_by: Option<DateTime<Utc>>,
+    /// Only those whose next attempt is after then (waiting for a retry).
+    pub next_attempt_after: Option<DateTime<Utc>>,
+    /// Only this application's.
+    pub client_id: Option<String>,
+    /// Only this session's.
+    pub session_id: Option<String>,
+    /// Only those registered at or after then.
+    pub registered_since: Option<DateTime<Utc>>,
+    /// Only those registered before then.
+    pub registered_before: Option<DateTime<Utc>>,
+    /// Only those settled (sent or failed) at or after then.
+    pub settled_since: Option<DateTime<Utc>>,
+    /// Only those settled before then.
+    pub settled_before: Option<DateTime<Utc>>,
+}
+
+/// Where the next page of a listing starts: after this delivery, in the listing's order
+/// (newest registration first). Registration times never change, so pages neither skip nor
+/// repeat a delivery while others change state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryCursor {
+    /// The last delivery's registration time, in milliseconds.
+    pub registered_at_ms: i64,
+    /// Its session.
+    pub session_id: String,
+    /// Its application.
+    pub client_id: String,
+}
+
+impl DeliveryCursor {
+    /// The cursor after `view`.
+    pub fn after(view: &DeliveryView) -> Self {
+        DeliveryCursor {
+            registered_at_ms: view.registered_at.timestamp_millis(),
+            session_id: view.session_id.clone(),
+            client_id: view.client_id.clone(),
+        }
+    }
 }
 
 macro_rules! select_deliveries {
     ($tail:literal) => {
         concat!(
             "SELECT instance_id, session_id, client_id, uri, user_id, signing_alg, state, triggered_at_origin,
-                registered_at_ms, ended_at_ms, settled_at_ms, attempts, last_error FROM back_channel_deliveries ",
+                registered_at_ms, ended_at_ms, settled_at_ms, attempts, last_error, next_attempt_at_ms, claimed_until_ms
+             FROM back_channel_deliveries ",
             $tail
         )
     };
@@ -321,13 +452,15 @@ impl DeliveryView {
             uri: row.text(3)?.to_owned(),
             user_id: row.text(4)?.to_owned(),
             signing_alg: row.text(5)?.to_owned(),
-            state: row.text(6)?.to_owned(),
+            stage: DeliveryStage::from_label(row.text(6)?)?,
             triggered_at_origin: row.opt_text(7)?.map(str::to_owned),
             registered_at: millis(row.int(8)?),
             ended_at: row.opt_int(9)?.map(millis),
             settled_at: row.opt_int(10)?.map(millis),
             attempts: u32::try_from(row.int(11)?).unwrap_or(u32::MAX),
             last_error: row.opt_text(12)?.map(str::to_owned),
+            next_attempt_at: millis(row.int(13)?),
+            leased_until: millis(row.int(14)?),
         })
     }
 
@@ -380,7 +513,7 @@ impl DeliveryView {
     /// Up to `limit` due deliveries, oldest session end first, other than those in `held` (a
     /// JSON list of `LocalClaims` keys): taking work where this
     /// process is alone on an SQLite database, without a write.
-    pub(crate) async fn due_except(
+    pub async fn due_except(
         store: &dyn EventStore,
         now: DateTime<Utc>,
         held: &str,
@@ -405,7 +538,7 @@ impl DeliveryView {
     }
 
     /// When the next pending delivery not in `held` falls due (see [`Self::due_except`]).
-    pub(crate) async fn next_due_except(
+    pub async fn next_due_except(
         store: &dyn EventStore,
         held: &str,
     ) -> Result<Option<DateTime<Utc>>, DomainError> {
@@ -462,6 +595,56 @@ impl DeliveryView {
         Self::from_rows(&rows)
     }
 
+    /// An instance's deliveries that pass `filter`, newest registration first, after
+    /// `cursor`, at most `limit`.
+    pub async fn list(
+        store: &dyn EventStore,
+        instance_id: &str,
+        filter: &DeliveryFilter,
+        cursor: Option<&DeliveryCursor>,
+        limit: u32,
+    ) -> Result<Vec<Self>, DomainError> {
+        // One statement for every filter (a NULL parameter leaves its filter out), so it is
+        // prepared once. The cursor condition is (registered_at_ms, session_id, client_id) <
+        // the cursor's, spelled out: row values compare alike on both back ends only so.
+        const LIST: &str = select_deliveries!(
+            "WHERE instance_id = $1
+               AND ($2 IS NULL OR state = $2)
+               AND ($3 IS NULL OR next_attempt_at_ms <= $3)
+               AND ($4 IS NULL OR next_attempt_at_ms > $4)
+               AND ($5 IS NULL OR client_id = $5)
+               AND ($6 IS NULL OR session_id = $6)
+               AND ($7 IS NULL OR registered_at_ms >= $7)
+               AND ($8 IS NULL OR registered_at_ms < $8)
+               AND ($9 IS NULL OR settled_at_ms >= $9)
+               AND ($10 IS NULL OR settled_at_ms < $10)
+               AND ($11 IS NULL OR registered_at_ms < $11
+                    OR (registered_at_ms = $11 AND (session_id < $12
+                        OR (session_id = $12 AND client_id < $13))))
+             ORDER BY registered_at_ms DESC, session_id DESC, client_id DESC LIMIT $14"
+        );
+        let ms = |at: Option<DateTime<Utc>>| SqlValue::Int(at.map(|at| at.timestamp_millis()));
+        let text = |value: Option<&str>| SqlValue::Text(value.map(str::to_owned));
+        let params = [
+            instance_id.into(),
+            text(filter.stage.map(DeliveryStage::label)),
+            ms(filter.next_attempt_by),
+            ms(filter.next_attempt_after),
+            text(filter.client_id.as_deref()),
+            text(filter.session_id.as_deref()),
+            ms(filter.registered_since),
+            ms(filter.registered_before),
+            ms(filter.settled_since),
+            ms(filter.settled_before),
+            SqlValue::Int(cursor.map(|cursor| cursor.registered_at_ms)),
+            text(cursor.map(|cursor| cursor.session_id.as_str())),
+            text(cursor.map(|cursor| cursor.client_id.as_str())),
+            i64::from(limit).into(),
+        ];
+        let rows = store.query(LIST, &params).await?;
+        Self::from_rows(&rows)
+    }
+
     /// An application's deliveries, newest first.
     pub async fn of_client(
         store: &dyn EventStore,
@@ -497,32 +680,6 @@ impl DeliveryView {
                     self.session_id.as_str().into(),
                     self.client_id.as_str().into(),
                     at.timestamp_millis().into(),
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Releases the claim after a recoverable failure and schedules the next attempt.
-    pub async fn schedule_retry(
-        &self,
-        store: &dyn EventStore,
-        attempts: u32,
-        at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), DomainError> {
-        store
-            .execute(
-                "UPDATE back_channel_deliveries
-                 SET attempts = $4, next_attempt_at_ms = $5, last_error = $6, claimed_until_ms = 0
-                 WHERE instance_id = $1 AND session_id = $2 AND client_id = $3 AND state = 'pending'",
-                &[
-                    self.instance_id.as_str().into(),
-                    self.session_id.as_str().into(),
-                    self.client_id.as_str().into(),
-                    i64::from(attempts).into(),
-                    at.timestamp_millis().into(),
-                    error.into(),
                 ],
             )
             .await?;

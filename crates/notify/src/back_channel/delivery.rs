@@ -66,21 +66,22 @@ fn clean(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-/// Sends `logout_token` to `uri` and judges the answer. Host names are checked by the
-/// client's resolver; an address written into the URI is never resolved, so it is checked here.
+/// Sends `logout_token` to `uri` and judges the answer, with the HTTP status when the
+/// application answered. Host names are checked by the client's resolver; an address written
+/// into the URI is never resolved, so it is checked here.
 pub(crate) async fn attempt(
     http: &reqwest::Client,
     policy: &TargetPolicy,
     uri: &str,
     logout_token: &str,
-) -> Outcome {
+) -> (Outcome, Option<u16>) {
     let literal = url::Url::parse(uri).ok().and_then(|url| match url.host() {
         Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
         Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
         _ => None,
     });
     if let Some(Err(refused)) = literal.map(|address| policy.check(address)) {
-        return Outcome::Refused(refused.to_string());
+        return (Outcome::Refused(refused.to_string()), None);
     }
     let response = http
         .post(uri)
@@ -89,7 +90,7 @@ pub(crate) async fn attempt(
         .await;
     let mut response = match response {
         Ok(response) => response,
-        Err(error) => return transport_failure(&error),
+        Err(error) => return (transport_failure(&error), None),
     };
     let status = response.status().as_u16();
     let mut body = Vec::new();
@@ -104,7 +105,7 @@ pub(crate) async fn attempt(
             Err(_) => break,
         }
     }
-    classify(status, &body)
+    (classify(status, &body), Some(status))
 }
 
 fn transport_failure(error: &reqwest::Error) -> Outcome {
@@ -189,7 +190,7 @@ mod tls_tests {
         let policy = TargetPolicy {
             allowed: vec!["127.0.0.0/8".parse().unwrap()],
         };
-        let outcome = attempt(
+        let (outcome, status) = attempt(
             &http,
             &policy,
             &format!("https://{address}/logout"),
@@ -197,5 +198,6 @@ mod tls_tests {
         )
         .await;
         assert!(matches!(outcome, Outcome::Recoverable(_)), "{outcome:?}");
+        assert_eq!(status, None, "no HTTP answer came");
     }
 }

@@ -1,16 +1,22 @@
 //! OpenID Connect Back-Channel Logout 1.0: when a session ends, every application registered
 //! in it gets a signed logout token by HTTP POST.
 //!
-//! The work list is the `back_channel_deliveries` read model (see `domain::session_logout`):
-//! a registration becomes due when its session ends. [`Notifier`] claims due rows (one
-//! conditional UPDATE, so replicas never work the same row at once), delivers in parallel under
-//! a concurrency bound, and records `sent` or `failed` as events; recoverable failures are
-//! rescheduled with backoff. A claim outlives a crash only by its lease, after which the row is
-//! due again: a crash between the POST and the record re-sends once, with a fresh `jti`.
+//! A delivery's life is one type, [`lifecycle::DeliveryState`], moved only by
+//! [`lifecycle::next`]. The work list is the `back_channel_deliveries` read model (see
+//! `domain::session_logout`), reached only through [`DeliveryStore`]: a registration becomes
+//! due when its session ends. [`Notifier`] claims due rows (on PostgreSQL one conditional
+//! UPDATE, so replicas never work the same row at once), delivers in parallel under a
+//! concurrency bound, and records every attempt as an event (`sent`, `failed`, or
+//! `retry_scheduled` with backoff). A claim outlives a crash only by its lease, after which the
+//! row is due again: a crash between the POST and the record re-sends once, with a fresh `jti`.
 
 mod delivery;
+pub mod lifecycle;
+mod local_claims;
 mod metrics;
 mod notifier;
+mod redelivery;
+mod store;
 mod targets;
 
 use std::time::Duration;
@@ -18,6 +24,8 @@ use std::time::Duration;
 pub use delivery::{Outcome, classify};
 pub use metrics::Metrics;
 pub use notifier::{LogoutSigner, Notifier};
+pub use redelivery::{Redeliver, Redelivered, RedeliveryError, Skipped};
+pub use store::{AttemptDone, DeliveryStore, DomainDeliveries};
 pub use targets::{TargetPolicy, TargetRefused};
 
 /// How the notifier delivers.

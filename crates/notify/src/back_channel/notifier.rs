@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::session_logout::{
-    BackChannelFailed, BackChannelSent, DeliveryQueue, DeliveryView, SessionLogoutEvent, retry_at,
-};
+use domain::session_logout::{AttemptRecord, DeliveryView};
 use protocol::claims::LogoutTokenClaims;
 use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 
 use super::delivery::{self, Outcome};
+use super::lifecycle::{self, DeliveryState, Step, Verdict};
+use super::store::{AttemptDone, DeliveryStore};
 use super::targets::CheckedResolver;
 use super::{Metrics, Settings};
 
@@ -20,9 +20,6 @@ const BATCH: u32 = 256;
 
 /// Outcomes recorded per transaction at most.
 const RECORD_BATCH: usize = 512;
-
-/// An outcome waiting to be recorded: (instance id, session id, event).
-type PendingOutcome = (String, String, SessionLogoutEvent);
 
 /// Deliveries that may wait in memory behind each turn at a busy host.
 const LINE_PER_TURN: usize = 64;
@@ -138,22 +135,22 @@ pub trait LogoutSigner: Send + Sync {
 
 /// Delivers logout tokens for ended sessions.
 pub struct Notifier {
-    queue: Arc<dyn DeliveryQueue>,
+    queue: Arc<dyn DeliveryStore>,
     signer: Arc<dyn LogoutSigner>,
     http: reqwest::Client,
     settings: Settings,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
-    outcomes: mpsc::UnboundedSender<PendingOutcome>,
+    outcomes: mpsc::UnboundedSender<AttemptDone>,
     hosts: Hosts,
-    recorded: Mutex<Option<mpsc::UnboundedReceiver<PendingOutcome>>>,
+    recorded: Mutex<Option<mpsc::UnboundedReceiver<AttemptDone>>>,
 }
 
 impl Notifier {
     /// A notifier; its HTTP client follows no redirects, uses no proxy, and resolves names
     /// through the target policy.
     pub fn new(
-        queue: Arc<dyn DeliveryQueue>,
+        queue: Arc<dyn DeliveryStore>,
         signer: Arc<dyn LogoutSigner>,
         settings: Settings,
         metrics: Arc<Metrics>,
@@ -240,10 +237,9 @@ impl Notifier {
                 return Ok(());
             };
             let now = self.queue.now();
-            let claim = uuid::Uuid::new_v4().simple().to_string();
             let claimed = self
                 .queue
-                .claim_due(now, now + self.lease(), &claim, free as u32)
+                .claim_due(now, now + self.lease(), free as u32)
                 .await?;
             let count = claimed.len();
             let mut slots = slots;
@@ -324,94 +320,102 @@ impl Notifier {
     }
 
     async fn deliver(&self, delivery: DeliveryView) {
-        let attempts = delivery.attempts + 1;
+        let started = self.queue.now();
+        let clock = std::time::Instant::now();
         // Each attempt signs afresh: a new jti, and never a token that expired while waiting.
-        let outcome = match self.logout_token(&delivery).await {
+        let (outcome, status) = match self.logout_token(&delivery).await {
             Ok(token) => {
                 delivery::attempt(&self.http, &self.settings.targets, &delivery.uri, &token).await
             }
-            Err(reason) => {
-                Outcome::Recoverable(format!("could not sign the logout token: {reason}"))
+            Err(reason) => (
+                Outcome::Recoverable(format!("could not sign the logout token: {reason}")),
+                None,
+            ),
+        };
+        let (verdict, error) = match outcome {
+            Outcome::Delivered => (Verdict::Delivered, None),
+            Outcome::Refused(reason) => (Verdict::Refused, Some(reason)),
+            Outcome::Recoverable(reason) => (Verdict::Recoverable, Some(reason)),
+        };
+        let attempt = AttemptRecord {
+            at: started,
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            status,
+            error,
+        };
+        let in_flight = DeliveryState::InFlight {
+            attempts: delivery.attempts,
+            until: started + self.lease(),
+        };
+        let policy = lifecycle::RetryPolicy {
+            max_attempts: self.settings.max_attempts,
+            base: self.settings.retry_base,
+            cap: self.settings.retry_cap,
+        };
+        let after = match lifecycle::next(
+            &in_flight,
+            &Step::Attempted(verdict),
+            self.queue.now(),
+            &policy,
+            rand::random::<f64>(),
+        ) {
+            Ok(after) => after,
+            Err(refused) => {
+                // An attempt always follows a claim; this is a bug, and the claim runs out.
+                tracing::error!(%refused, "back-channel attempt outcome does not fit the lifecycle");
+                return;
+            }
+        };
+        let last = attempt.error.clone().unwrap_or_default();
+        let reason = match (&after, verdict) {
+            (DeliveryState::Sent { .. }, _) => {
+                let ended = delivery.ended_at.unwrap_or(delivery.registered_at);
+                self.metrics
+                    .sent((self.queue.now() - ended).to_std().unwrap_or_default());
+                None
+            }
+            (DeliveryState::Failed { attempts }, Verdict::Recoverable) => {
+                tracing::warn!(client_id = %delivery.client_id, session_id = %delivery.session_id, reason = %last, attempts, "back-channel logout given up");
+                self.metrics.failed();
+                Some(format!(
+                    "gave up after {attempts} attempts; the last: {last}"
+                ))
+            }
+            (DeliveryState::Failed { .. }, _) => {
+                tracing::warn!(client_id = %delivery.client_id, session_id = %delivery.session_id, reason = %last, "back-channel logout refused");
+                self.metrics.failed();
+                Some(last)
+            }
+            _ => {
+                self.metrics.retried();
+                None
             }
         };
         // Outcomes go to the recorder, which batches them; until it has written one, the
         // claim keeps the delivery from being worked again.
-        let record = |event| {
-            let pending = (
-                delivery.instance_id.clone(),
-                delivery.session_id.clone(),
-                event,
-            );
-            let sent = self.outcomes.send(pending);
-            async move {
-                sent.map_err(|_| {
-                    domain::DomainError::NotFound("the outcome recorder stopped".into())
-                })
-            }
+        let done = AttemptDone {
+            instance_id: delivery.instance_id.clone(),
+            session_id: delivery.session_id.clone(),
+            client_id: delivery.client_id.clone(),
+            after,
+            attempt,
+            reason,
         };
-        let client_id = delivery.client_id.clone();
-        let recorded = match outcome {
-            Outcome::Delivered => {
-                let result = record(SessionLogoutEvent::Sent(BackChannelSent {
-                    client_id,
-                    attempts,
-                }))
-                .await;
-                let ended = delivery.ended_at.unwrap_or(delivery.registered_at);
-                self.metrics
-                    .sent((self.queue.now() - ended).to_std().unwrap_or_default());
-                result
-            }
-            Outcome::Refused(reason) => {
-                tracing::warn!(client_id = %delivery.client_id, session_id = %delivery.session_id, %reason, "back-channel logout refused");
-                self.metrics.failed();
-                record(SessionLogoutEvent::Failed(BackChannelFailed {
-                    client_id,
-                    attempts,
-                    reason,
-                }))
-                .await
-            }
-            Outcome::Recoverable(reason) if attempts >= self.settings.max_attempts => {
-                tracing::warn!(client_id = %delivery.client_id, session_id = %delivery.session_id, %reason, attempts, "back-channel logout given up");
-                self.metrics.failed();
-                let reason = format!("gave up after {attempts} attempts; the last: {reason}");
-                record(SessionLogoutEvent::Failed(BackChannelFailed {
-                    client_id,
-                    attempts,
-                    reason,
-                }))
-                .await
-            }
-            Outcome::Recoverable(reason) => {
-                self.metrics.retried();
-                let at = retry_at(
-                    self.queue.now(),
-                    attempts,
-                    self.settings.retry_base,
-                    self.settings.retry_cap,
-                    rand::random::<f64>(),
-                );
-                self.queue
-                    .schedule_retry(&delivery, attempts, at, &reason)
-                    .await
-            }
-        };
-        if let Err(error) = recorded {
+        if self.outcomes.send(done).is_err() {
             // The claim runs out and the delivery falls due again: late, never lost.
-            tracing::error!(%error, client_id = %delivery.client_id, session_id = %delivery.session_id, "could not record a back-channel outcome");
+            tracing::error!(client_id = %delivery.client_id, session_id = %delivery.session_id, "the outcome recorder stopped; the delivery will be attempted again");
         }
     }
 }
 
 /// Writes outcomes as they come, as many per transaction as have queued up.
 async fn record_outcomes(
-    queue: Arc<dyn DeliveryQueue>,
-    mut outcomes: mpsc::UnboundedReceiver<PendingOutcome>,
+    queue: Arc<dyn DeliveryStore>,
+    mut outcomes: mpsc::UnboundedReceiver<AttemptDone>,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        if let Err(error) = queue.record_outcomes(&batch).await {
+        if let Err(error) = queue.record(&batch).await {
             // Their claims run out and the deliveries fall due again: late, never lost.
             tracing::error!(%error, count = batch.len(), "could not record back-channel outcomes");
         }

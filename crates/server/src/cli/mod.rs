@@ -1,10 +1,11 @@
-//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `token`): thin clients of
+//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `delivery`, `token`): thin clients of
 //! the admin HTTP API. They parse flags, send one request, and print the answer for a human or,
 //! with `--json`, as the API returned it. They never open the store themselves, so they work
 //! against any running server, local or remote, and go through the same checks as any client.
 
 mod apps;
 mod client;
+mod deliveries;
 mod output;
 mod secret;
 mod sessions;
@@ -61,6 +62,9 @@ pub enum AdminCommand {
     /// See and end users' sessions.
     #[command(subcommand)]
     Session(sessions::SessionCommand),
+    /// See and re-send back-channel logout deliveries.
+    #[command(subcommand)]
+    Delivery(deliveries::DeliveryCommand),
     /// Manage admin tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
@@ -74,6 +78,7 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         AdminCommand::User(command) => users::run(&client, json, command).await,
         AdminCommand::App(command) => apps::run(&client, json, command).await,
         AdminCommand::Session(command) => sessions::run(&client, json, command).await,
+        AdminCommand::Delivery(command) => deliveries::run(&client, json, command).await,
         AdminCommand::Token(command) => tokens::run(&client, json, command).await,
     }
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub throttle: Arc<oidc::LoginThrottle>,
     /// Back-channel delivery counters, for `/metrics`.
     pub metrics: Arc<notify::back_channel::Metrics>,
+    /// The stored back-channel deliveries, as the notifier sees them.
+    pub deliveries: Arc<notify::back_channel::DomainDeliveries>,
 }
 
 /// Run-time settings of the HTTP layer.

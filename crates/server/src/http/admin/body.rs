@@ -133,6 +133,22 @@ impl QueryParams {
         }
     }
 
+    /// A time in RFC 3339 (`2026-11-29T10:00:00Z`), if given.
+    pub fn time(&self, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        self.text(name)
+            .map(|raw| {
+                chrono::DateTime::parse_from_rfc3339(raw)
+                    .map(|at| at.to_utc())
+                    .map_err(|_| ApiError::Invalid {
+                        field: name.to_owned(),
+                        message: format!(
+                            "expected a time in RFC 3339 form such as 2026-11-29T10:00:00Z, got {raw:?}"
+                        ),
+                    })
+            })
+            .transpose()
+    }
+
     /// A number in `min..=max`, or `default` when absent.
     pub fn number(&self, name: &str, min: u32, max: u32, default: u32) -> Result<u32, ApiError> {
         let Some(raw) = self.text(name) else {

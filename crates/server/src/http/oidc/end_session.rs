@@ -10,6 +10,7 @@ use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use domain::TerminationReason;
+use domain::session_logout::DeliveryStage;
 use protocol::end_session::{
     AfterLogout, Confirmation, CurrentSession, EndSessionRequest, VerifiedIdTokenHint,
 };
@@ -334,7 +335,7 @@ async fn wait_for_deliveries(state: &AppState, instance_id: &str, session_id: &s
                 Ok(deliveries)
                     if deliveries
                         .iter()
-                        .all(|delivery| delivery.state != "pending") =>
+                        .all(|delivery| delivery.stage != DeliveryStage::Due) =>
                 {
                     return;
                 }

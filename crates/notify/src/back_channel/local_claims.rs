@@ -12,11 +12,11 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::DeliveryView;
+use domain::session_logout::DeliveryView;
 
 /// Deliveries this process is working on, until when.
 #[derive(Default)]
-pub(crate) struct LocalClaims {
+pub(super) struct LocalClaims {
     held: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
@@ -36,20 +36,32 @@ impl LocalClaims {
 
     /// The keys of the claims still running at `now`, as a JSON list for the queries that
     /// must skip them (a crashed attempt's claim runs out like a lease).
-    pub(crate) fn held(&self, now: DateTime<Utc>) -> String {
+    pub(super) fn held(&self, now: DateTime<Utc>) -> String {
         let mut held = self.lock();
         held.retain(|_, until| *until > now);
         serde_json::to_string(&held.keys().collect::<Vec<_>>())
             .expect("a list of strings serializes")
     }
 
+    /// Until when `delivery` is held, if it is.
+    pub(super) fn held_until(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+        client_id: &str,
+    ) -> Option<DateTime<Utc>> {
+        self.lock()
+            .get(&key(instance_id, session_id, client_id))
+            .copied()
+    }
+
     /// When the earliest claim runs out.
-    pub(crate) fn earliest_expiry(&self) -> Option<DateTime<Utc>> {
+    pub(super) fn earliest_expiry(&self) -> Option<DateTime<Utc>> {
         self.lock().values().min().copied()
     }
 
     /// Holds `deliveries` until `until`.
-    pub(crate) fn hold(&self, deliveries: &[DeliveryView], until: DateTime<Utc>) {
+    pub(super) fn hold(&self, deliveries: &[DeliveryView], until: DateTime<Utc>) {
         let mut held = self.lock();
         for delivery in deliveries {
             held.insert(
@@ -64,7 +76,7 @@ impl LocalClaims {
     }
 
     /// Lets go of one delivery (handed back, rescheduled or settled).
-    pub(crate) fn release(&self, instance_id: &str, session_id: &str, client_id: &str) {
+    pub(super) fn release(&self, instance_id: &str, session_id: &str, client_id: &str) {
         self.lock().remove(&key(instance_id, session_id, client_id));
     }
 }
@@ -81,13 +93,15 @@ mod tests {
             uri: "https://rp.example/logout".into(),
             user_id: "u".into(),
             signing_alg: "ES256".into(),
-            state: "pending".into(),
+            stage: domain::session_logout::DeliveryStage::Due,
             triggered_at_origin: None,
             registered_at: Utc::now(),
             ended_at: None,
             settled_at: None,
             attempts: 0,
             last_error: None,
+            next_attempt_at: DateTime::default(),
+            leased_until: DateTime::default(),
         }
     }
 

@@ -23,6 +23,8 @@ use server::{Config, RunningServer};
 use tokio::sync::mpsc;
 
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// The post-logout redirect URI every test application registers.
+const SIGNED_OUT: &str = "https://app.example.com/signed-out";
 
 /// What a receiver got: the application's name, the content type, the logout token.
 type Received = (String, String, String);
@@ -146,6 +148,7 @@ fn app_config(name: &str, alg: &str, logout_uri: Option<String>) -> OidcConfig {
         "client_type": "confidential",
         "auth_method": "client_secret_basic",
         "redirect_uris": [CALLBACK],
+        "post_logout_redirect_uris": [SIGNED_OUT],
         "grant_types": ["authorization_code", "refresh_token"],
         "id_token_signing_alg": alg,
         "access_token_lifetime_secs": 3600,
@@ -296,13 +299,51 @@ async fn end_session(browser: &mut Browser, id_token: &str) -> reqwest::Response
         .await
 }
 
+/// RP-initiated logout with `id_token` as the hint, back to [`SIGNED_OUT`] with `state`.
+async fn end_session_to_signed_out(
+    browser: &mut Browser,
+    id_token: &str,
+    state: &str,
+) -> reqwest::Response {
+    browser
+        .get(&format!(
+            "/oidc/v1/end_session?{}",
+            form(&[
+                ("id_token_hint", id_token),
+                ("post_logout_redirect_uri", SIGNED_OUT),
+                ("state", state),
+            ])
+        ))
+        .await
+}
+
+/// The items of the logout receipt's list with this id (`told`, `unreachable`), unescaped;
+/// none when the page has no such list.
+fn listed(html: &str, id: &str) -> Vec<String> {
+    let Some(start) = html.find(&format!("<ul id=\"{id}\"")) else {
+        return vec![];
+    };
+    let list = &html[start..];
+    let list = &list[list.find('>').unwrap() + 1..list.find("</ul>").unwrap()];
+    list.split("<li>")
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.trim_end_matches("</li>")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 eventstore::on_both_backends!(
     every_application_of_an_ended_session_gets_a_verifiable_logout_token,
-    failed_deliveries_are_redelivered_with_fresh_tokens_and_every_attempt_is_kept
+    failed_deliveries_are_redelivered_with_fresh_tokens_and_every_attempt_is_kept,
+    a_waited_logout_shows_a_receipt_that_links_on_to_the_post_logout_uri,
 );
 
 async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h: Harness) {
@@ -987,7 +1028,8 @@ async fn end_session_can_wait_for_the_fan_out_up_to_a_deadline() {
     let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
     let sid = sid_of(&browser, &id_tokens[0]).await;
     let ended = end_session(&mut browser, &id_tokens[0]).await;
-    assert!(ended.status().is_success(), "{}", ended.status());
+    assert_eq!(ended.status(), reqwest::StatusCode::OK);
+    let receipt = ended.text().await.unwrap();
     // Read at once, without waiting: the slow application was told before the response.
     let deliveries = domain
         .deliveries_of_session(&admin.instance_id, &sid)
@@ -1005,6 +1047,72 @@ async fn end_session_can_wait_for_the_fan_out_up_to_a_deadline() {
         (state("slow"), state("dead")),
         (DeliveryStage::Sent, DeliveryStage::Due)
     );
+    // The person saw the same, by name, and with no post-logout URI nowhere to continue to.
+    assert!(receipt.contains("<h1>You are signed out</h1>"), "{receipt}");
+    assert_eq!(listed(&receipt, "told"), ["slow"], "{receipt}");
+    assert_eq!(listed(&receipt, "unreachable"), ["dead"], "{receipt}");
+    assert!(receipt.contains("You can close this window."), "{receipt}");
+    assert!(
+        !receipt.contains("<a "),
+        "no link without a post-logout URI: {receipt}"
+    );
+    for app in &apps {
+        assert!(!receipt.contains(&app.client_id), "{receipt}");
+    }
+    server.stop().await.unwrap();
+}
+
+/// With the wait on, a logout with a post-logout URI ends on the receipt, whose link carries
+/// the `state` exactly as the redirect would have; application names are escaped.
+async fn a_waited_logout_shows_a_receipt_that_links_on_to_the_post_logout_uri(h: Harness) {
+    let receiver = Receiver::start().await;
+    let mut config = config(&h, true);
+    // Long enough never to be reached: the one delivery settles first.
+    config.back_channel.end_session_wait_ms = 10_000;
+    let apps = [("Notes & <Tasks>", "ES256", Some(receiver.uri("notes")))];
+    let (server, apps) = arrange_with(config, &apps).await;
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let ended = end_session_to_signed_out(&mut browser, &id_tokens[0], "a&b c").await;
+    assert_eq!(ended.status(), reqwest::StatusCode::OK);
+    assert!(
+        ended.headers().contains_key("content-security-policy"),
+        "the receipt carries the page headers"
+    );
+    assert!(
+        !browser.cookies.contains_key("portcullis_session"),
+        "the session cookie is cleared"
+    );
+    let receipt = ended.text().await.unwrap();
+    assert!(receipt.contains("Notes &amp; &lt;Tasks&gt;"), "{receipt}");
+    assert_eq!(listed(&receipt, "told"), ["Notes & <Tasks>"], "{receipt}");
+    assert_eq!(listed(&receipt, "unreachable"), Vec::<String>::new());
+    let link = receipt
+        .split_once("<a class=\"continue\" href=\"")
+        .unwrap_or_else(|| panic!("no Continue link: {receipt}"))
+        .1;
+    let (href, text) = link.split_once("\">").unwrap();
+    assert!(text.starts_with("Continue</a>"), "{receipt}");
+    let href = href.replace("&amp;", "&");
+    assert!(href.starts_with(&format!("{SIGNED_OUT}?")), "{href}");
+    let query = query_of(&href);
+    assert_eq!(query.len(), 1, "{href}");
+    assert_eq!(query["state"], "a&b c", "{href}");
+    assert!(!receipt.contains("You can close this window."), "{receipt}");
+    server.stop().await.unwrap();
+}
+
+/// With the wait on but nothing to tell (no application of the session has a logout URI),
+/// the logout redirects as it does without the wait.
+#[tokio::test]
+async fn a_waited_logout_without_deliveries_redirects_as_before() {
+    let h = eventstore::testing::sqlite().await;
+    let mut config = config(&h, true);
+    config.back_channel.end_session_wait_ms = 10_000;
+    let (server, apps) = arrange_with(config, &[("quiet", "ES256", None)]).await;
+    let (mut browser, id_tokens) = sign_in_to_all(&server, &apps).await;
+    let ended = end_session_to_signed_out(&mut browser, &id_tokens[0], "xyz").await;
+    assert_eq!(ended.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(location(&ended), format!("{SIGNED_OUT}?state=xyz"));
     server.stop().await.unwrap();
 }
 

@@ -13,8 +13,8 @@ use super::AppState;
 /// Where the pages' style sheet is served.
 pub const STYLE_SHEET_PATH: &str = "/assets/page.css";
 
-/// The sign-in, sign-out and error pages' style: readable at 360 px and on a large screen,
-/// with a visible focus ring for keyboard use.
+/// The sign-in, sign-out, logout receipt and error pages' style: readable at 360 px and on a
+/// large screen, with a visible focus ring (inputs, buttons, links) for keyboard use.
 const STYLE_SHEET: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;\
 display:flex;min-height:100vh;align-items:center;justify-content:center}\
 main{background:#fff;padding:2rem 2.5rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);\
@@ -26,7 +26,10 @@ button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem;border:0;border
 background:#2a6df4;color:#fff;cursor:pointer}\
 button.secondary{background:#fff;color:#1f4fb5;border:1px solid #2a6df4}\
 .error{color:#a00;background:#fdecec;padding:.5rem;border-radius:4px}\
-ul.applications{padding-left:1.2rem}\n";
+ul.applications{padding-left:1.2rem}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}\
+a.continue{display:block;margin-top:1.2rem;padding:.6rem;border-radius:4px;background:#2a6df4;\
+color:#fff;text-align:center;text-decoration:none;font-size:1rem}\
+a.continue:hover{text-decoration:underline}a:focus{outline:3px solid #2a6df4;outline-offset:2px}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

@@ -1,7 +1,9 @@
-//! A scripted browser and form helpers for the HTTP flow tests.
+//! A scripted browser and form helpers for the HTTP flow tests; `browser` drives a real
+//! headless chromium for page tests.
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod process;
 
 use std::collections::HashMap;

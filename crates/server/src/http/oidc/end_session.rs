@@ -2,7 +2,8 @@
 //! in on), which ends its tokens (offline refresh tokens live on), clears the cookie, and
 //! redirects only to a registered post_logout_redirect_uri. Without a valid id_token_hint the
 //! person confirms first, on a page that names the instance and the applications they will be
-//! signed out of, and may choose to stay signed in instead.
+//! signed out of, and may choose to stay signed in instead. When the response waits for the
+//! back-channel fan-out, it is a receipt page (`logout_receipt`) with a link on instead.
 
 use axum::extract::{Form, RawQuery, State};
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use domain::TerminationReason;
-use domain::session_logout::DeliveryStage;
+use domain::session_logout::{DeliveryStage, DeliveryView};
 use protocol::end_session::{
     AfterLogout, Confirmation, CurrentSession, EndSessionRequest, VerifiedIdTokenHint,
 };
@@ -18,6 +19,7 @@ use protocol::response::escape_html;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::logout_receipt::Receipt;
 use super::session::{SESSION_COOKIE, cookie, current_session};
 use super::{Issuer, client, page};
 use crate::http::AppState;
@@ -216,7 +218,8 @@ impl Logout {
     }
 
     /// Ends the session (recording the origin the request came in on), then continues to the
-    /// validated post-logout URI or the signed-out page.
+    /// validated post-logout URI or the signed-out page; when it waited for the session's
+    /// back-channel deliveries, it shows their receipt first.
     async fn sign_out(self, state: &AppState, issuer: &Issuer, jar: CookieJar) -> Response {
         let instance_id = &issuer.instance.instance_id;
         let mut jar = jar;
@@ -235,13 +238,27 @@ impl Logout {
                 return server_error(error);
             }
             jar = jar.remove(SESSION_COOKIE);
-            wait_for_deliveries(state, instance_id, &session.session_id).await;
+            let deliveries = wait_for_deliveries(state, instance_id, &session.session_id).await;
+            if !deliveries.is_empty() {
+                let receipt = Receipt::of(state, instance_id, &deliveries).await;
+                return self.show_receipt(jar, &receipt);
+            }
         }
         self.continue_to(
             jar,
             "Signed out",
             "<h1>You are signed out</h1><p>You can close this window.</p>",
         )
+    }
+
+    /// The receipt page instead of the redirect: the person was held back for the fan-out, so
+    /// they see its outcome and continue to the validated post-logout URI by a link.
+    fn show_receipt(self, jar: CookieJar, receipt: &Receipt) -> Response {
+        let continue_to = match &self.decision.after_logout {
+            AfterLogout::Redirect { location } => Some(location.as_str()),
+            AfterLogout::ShowLoggedOutPage => None,
+        };
+        (jar, receipt.page(continue_to)).into_response()
     }
 
     /// Leaves the session as it is; back to the validated post-logout URI, if one was given.
@@ -318,34 +335,42 @@ fn server_error(error: impl std::fmt::Display) -> Response {
 }
 
 /// Waits, up to the configured deadline, until none of the session's back-channel deliveries is
-/// still pending, so the user reaches the post-logout page after the applications have heard.
-/// Delivery itself never depends on this wait.
-async fn wait_for_deliveries(state: &AppState, instance_id: &str, session_id: &str) {
+/// still pending, so the user reaches the post-logout page after the applications have heard;
+/// returns the deliveries as they stood when the wait ended (none when the wait is off or they
+/// cannot be read, so the response stays a plain redirect). Delivery itself never depends on
+/// this wait.
+async fn wait_for_deliveries(
+    state: &AppState,
+    instance_id: &str,
+    session_id: &str,
+) -> Vec<DeliveryView> {
     let deadline = state.settings.end_session_wait;
     if deadline.is_zero() {
-        return;
+        return vec![];
     }
+    let read = || state.domain.deliveries_of_session(instance_id, session_id);
     let settled = async {
         loop {
-            match state
-                .domain
-                .deliveries_of_session(instance_id, session_id)
-                .await
-            {
+            match read().await {
                 Ok(deliveries)
                     if deliveries
                         .iter()
                         .all(|delivery| delivery.stage != DeliveryStage::Due) =>
                 {
-                    return;
+                    return Ok(deliveries);
                 }
                 Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
-                Err(error) => {
-                    tracing::warn!(%error, "could not follow back-channel deliveries");
-                    return;
-                }
+                Err(error) => return Err(error),
             }
         }
     };
-    let _ = tokio::time::timeout(deadline, settled).await;
+    let deliveries = match tokio::time::timeout(deadline, settled).await {
+        Ok(settled) => settled,
+        // The deadline passed: the receipt shows where each delivery stands now.
+        Err(_) => read().await,
+    };
+    deliveries.unwrap_or_else(|error| {
+        tracing::warn!(%error, "could not follow back-channel deliveries");
+        vec![]
+    })
 }

@@ -8,6 +8,7 @@ mod end_session;
 mod introspection;
 mod issuer;
 mod login;
+mod logout_receipt;
 mod page;
 mod session;
 mod token;

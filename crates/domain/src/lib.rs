@@ -15,6 +15,7 @@ pub mod error;
 pub mod features;
 pub mod grant;
 pub mod instance;
+pub mod instance_sign_out;
 pub mod keys;
 mod service;
 pub mod session;

@@ -757,6 +757,7 @@ mod grants {
         applications_with_a_back_channel_uri_are_registered_once_per_session,
         a_mass_sign_out_reaches_every_read_model,
         a_new_password_ends_the_users_sessions_unless_turned_off,
+        signing_out_everyone_runs_in_chunks_resumes_and_runs_once,
     );
 
     /// A domain on the real clock (codes and tokens expire relative to it), set up, with its
@@ -839,6 +840,111 @@ mod grants {
                 .is_some(),
             "the password changed all the same"
         );
+    }
+
+    /// "Sign out everyone" ends every session that was live when it began, a chunk per
+    /// transaction; a second start while it runs returns the same operation; a new process
+    /// over the same store picks it up where it stopped; each end names the reason and the
+    /// admin token; progress counts sessions and the deliveries of the sessions it ended.
+    async fn signing_out_everyone_runs_in_chunks_resumes_and_runs_once(h: Harness) {
+        const SESSIONS: usize = 2_500;
+        let (domain, admin, user) = with_alice(&h).await;
+        let instance = admin.instance_id.clone();
+        let mut config = app_config();
+        config.back_channel_logout_uri = Some("https://app.example.com/logout".into());
+        let (app, _) = domain.add_application(&admin, config).await.unwrap();
+        let mut sessions = Vec::new();
+        for index in 0..SESSIONS {
+            let session = domain
+                .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+                .await
+                .unwrap()
+                .0;
+            if index % 500 == 0 {
+                tokens_for(&domain, &session, &app).await;
+            }
+            sessions.push(session);
+        }
+
+        let (operation, started) = domain.sign_out_everyone(&admin, ORIGIN).await.unwrap();
+        assert!(started);
+        assert_eq!(operation.started.total, SESSIONS as u64);
+        let (again, started_again) = domain.sign_out_everyone(&admin, ORIGIN).await.unwrap();
+        assert!(!started_again, "the running one is returned");
+        assert_eq!(again.started.operation_id, operation.started.operation_id);
+        // Started after the operation: not its to end.
+        let later = domain
+            .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+            .await
+            .unwrap()
+            .0;
+
+        // One chunk here, then "a restart": a fresh domain over the same store finishes it.
+        assert!(domain.continue_sign_out(&instance).await.unwrap());
+        let id = operation.started.operation_id.as_str();
+        let progress = domain.sign_out_progress(&instance, id).await.unwrap();
+        assert_eq!(progress.operation.ended, 1_000);
+        assert!(progress.operation.running());
+        drop(domain);
+        let domain = Domain::new(
+            h.store.clone(),
+            Arc::new(RealClock),
+            DomainOptions::default(),
+        );
+        domain.install().await.unwrap();
+        let mut chunks = 0;
+        while domain.continue_sign_outs().await.unwrap() {
+            chunks += 1;
+        }
+        assert_eq!(chunks, 2, "the remaining 1,500 in two chunks");
+        let progress = domain.sign_out_progress(&instance, id).await.unwrap();
+        assert_eq!(progress.operation.ended, SESSIONS as u64);
+        assert!(!progress.operation.running());
+        assert_eq!(
+            progress.deliveries,
+            domain::session_logout::DeliveryCounts {
+                sent: 0,
+                failed: 0,
+                pending: 5,
+            },
+            "every registered application is to be told"
+        );
+        let live = domain
+            .sessions_of_user(&instance, &user.user_id, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            live.iter()
+                .map(|session| &session.session_id)
+                .collect::<Vec<_>>(),
+            [&later.session_id]
+        );
+        for session in [&sessions[0], &sessions[SESSIONS - 1]] {
+            let terminated = terminations(&h, &instance, &session.session_id).await;
+            assert_eq!(terminated.len(), 1);
+            assert_eq!(terminated[0]["reason"], "instance_sign_out");
+            let events = h
+                .store
+                .aggregate_events(&eventstore::AggregateRef::new(
+                    &instance,
+                    "session",
+                    &session.session_id,
+                ))
+                .await
+                .unwrap();
+            assert_eq!(events.last().unwrap().creator, admin.token_id);
+        }
+        let (next, started) = domain.sign_out_everyone(&admin, ORIGIN).await.unwrap();
+        assert!(started, "a finished operation does not block a new one");
+        assert_ne!(next.started.operation_id, id);
+        assert_eq!(
+            domain.sign_out_operations(&instance).await.unwrap().len(),
+            2
+        );
+        assert!(matches!(
+            domain.sign_out_progress(&instance, "nope").await,
+            Err(domain::DomainError::NotFound(_))
+        ));
     }
 
     async fn codes_are_single_use_and_tokens_follow_the_session(h: Harness) {

@@ -63,6 +63,7 @@ pub struct RunningServer {
     projections: JoinHandle<()>,
     notifier: JoinHandle<()>,
     expiry: JoinHandle<()>,
+    sign_outs: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -160,6 +161,12 @@ impl RunningServer {
             Duration::from_millis(config.sessions.expiry_check_ms),
             stopped.clone(),
         ));
+        let sign_out_wake = Arc::new(tokio::sync::Notify::new());
+        let sign_outs = tokio::spawn(sign_out_everyone(
+            domain.clone(),
+            sign_out_wake.clone(),
+            stopped.clone(),
+        ));
         let settings = Arc::new(Settings {
             https: config.server.external_url.starts_with("https://"),
             session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
@@ -173,6 +180,7 @@ impl RunningServer {
             throttle,
             metrics,
             deliveries,
+            sign_out_wake,
         });
         let mut stop = stopped;
         let serve = tokio::spawn(async move {
@@ -209,6 +217,7 @@ impl RunningServer {
             projections,
             notifier,
             expiry,
+            sign_outs,
         })
     }
 
@@ -234,6 +243,7 @@ impl RunningServer {
         self.projections.await?;
         self.notifier.await?;
         self.expiry.await?;
+        self.sign_outs.await?;
         Ok(())
     }
 }
@@ -255,6 +265,33 @@ async fn expire_sessions(domain: Arc<Domain>, interval: Duration, mut stop: watc
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Works every instance's running "sign out everyone" operation, one chunk of sessions at a
+/// time, until none is left; then waits to be woken (an operation was started here) or looks
+/// again after a second (one started by another replica, or before a restart).
+async fn sign_out_everyone(
+    domain: Arc<Domain>,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        while !*stop.borrow() {
+            match domain.continue_sign_outs().await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::error!(%error, "could not continue signing out everyone");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = wake.notified() => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
     }

@@ -933,7 +933,7 @@ async fn every_documented_route_requires_a_valid_token(h: Harness) {
         .await
         .body;
     let operations = documented_operations(&document);
-    assert_eq!(operations.len(), 31, "{operations:?}");
+    assert_eq!(operations.len(), 34, "{operations:?}");
     let before = event_count(&server).await;
     for (method, path) in operations {
         let body = matches!(method, Method::POST | Method::PUT).then_some("{}");
@@ -1010,6 +1010,9 @@ async fn openapi_document_describes_the_api(h: Harness) {
         "GET /admin/v1/sessions/{session_id}/back-channel-deliveries/{client_id}",
         "POST /admin/v1/sessions/{session_id}/back-channel-deliveries/{client_id}/redeliver",
         "POST /admin/v1/sessions/{session_id}/back-channel-deliveries/redeliver",
+        "POST /admin/v1/sign-out-everyone",
+        "GET /admin/v1/sign-out-everyone",
+        "GET /admin/v1/sign-out-everyone/{operation_id}",
         "GET /admin/v1/admin-tokens",
         "POST /admin/v1/admin-tokens",
         "DELETE /admin/v1/admin-tokens/{token_id}",

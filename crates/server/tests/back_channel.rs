@@ -1503,3 +1503,72 @@ async fn failed_deliveries_are_redelivered_with_fresh_tokens_and_every_attempt_i
     }
     server.stop().await.unwrap();
 }
+
+/// "Sign out everyone": every live session of the instance ends in the background, every
+/// application of each is told, and the progress says so.
+#[tokio::test]
+async fn signing_out_everyone_tells_every_application_and_reports_progress() {
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start().await;
+    let (server, apps) = arrange(&h, true, &receiver, &[("app", "ES256", true)]).await;
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        browsers.push(sign_in_to_all(&server, &apps).await.0);
+    }
+    let (status, started) = admin_call(
+        &browsers[0],
+        reqwest::Method::POST,
+        "/sign-out-everyone",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["sessions_total"], 3);
+    let id = started["operation_id"].as_str().unwrap().to_owned();
+    let received = receiver.next(3).await;
+    assert!(received.iter().all(|(app, ..)| app == "app"));
+    let mut progress = Value::Null;
+    for _ in 0..300 {
+        progress = admin_call(
+            &browsers[0],
+            reqwest::Method::GET,
+            &format!("/sign-out-everyone/{id}"),
+            None,
+        )
+        .await
+        .1;
+        if progress["state"] == "completed" && progress["deliveries_sent"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(progress["state"], "completed", "{progress}");
+    assert_eq!(progress["sessions_ended"], 3, "{progress}");
+    assert_eq!(
+        (
+            &progress["deliveries_sent"],
+            &progress["deliveries_failed"],
+            &progress["deliveries_pending"]
+        ),
+        (&json!(3), &json!(0), &json!(0)),
+        "{progress}"
+    );
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    assert!(
+        domain
+            .sessions_of_user(&admin.instance_id, &user_id(&server).await, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, _) = admin_call(
+        &browsers[0],
+        reqwest::Method::GET,
+        "/sign-out-everyone/unknown",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.stop().await.unwrap();
+}

@@ -440,6 +440,72 @@ async fn sessions_and_tokens_are_managed_with_the_cli() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everyone_is_signed_out_and_deliveries_are_seen_with_the_cli() {
+    let h = sqlite().await;
+    let server = start(&h).await;
+    let cli = Cli::new(&server);
+    let domain = server.domain();
+    let instance = domain.default_instance().await.unwrap().instance_id;
+    let dave = cli
+        .run_with(
+            &["user", "create", "--username", "dave", "--json"],
+            None,
+            &[("PORTCULLIS_USER_PASSWORD", "dave's password")],
+        )
+        .await
+        .json();
+    let dave_id = dave["user_id"].as_str().unwrap().to_owned();
+    for _ in 0..30 {
+        domain
+            .create_session(&instance, &dave_id, Duration::from_secs(3600), None)
+            .await
+            .unwrap();
+    }
+
+    // Followed until done: every session ended.
+    let done = cli.run(&["sign-out-everyone", "--json"]).await.json();
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["sessions_ended"], 30);
+    assert_eq!(done["sessions_total"], 30);
+    assert!(
+        domain
+            .sessions_of_user(&instance, &dave_id, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // For a person: the outcome as fields.
+    let again = cli.run(&["sign-out-everyone"]).await;
+    assert!(again.ok().contains("0 of 0 ended"), "{again:?}");
+    let (status, listed) = api_get(&server, "/admin/v1/sign-out-everyone").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["operations"].as_array().unwrap().len(), 2);
+
+    let deliveries = cli
+        .run(&["delivery", "list", "--state", "failed", "--json"])
+        .await
+        .json();
+    assert_eq!(deliveries["deliveries"], serde_json::json!([]));
+    let unknown = cli
+        .run(&[
+            "delivery",
+            "redeliver",
+            "--session",
+            "nope",
+            "--app",
+            "nobody",
+        ])
+        .await;
+    assert!(
+        unknown.error().contains("no back-channel delivery"),
+        "{unknown:?}"
+    );
+    let bad_state = cli.run(&["delivery", "list", "--state", "lost"]).await;
+    assert!(bad_state.error().contains("unknown state"), "{bad_state:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_print_one_line_and_exit_non_zero() {
     let h = sqlite().await;
     let server = start(&h).await;

@@ -141,7 +141,7 @@ impl Domain {
     }
 
     /// Every instance, from memory while unchanged.
-    async fn instances(&self) -> Result<Arc<Vec<InstanceView>>, DomainError> {
+    pub(crate) async fn instances(&self) -> Result<Arc<Vec<InstanceView>>, DomainError> {
         self.caches
             .instances
             .get_or_load(&(), async {

@@ -49,6 +49,9 @@ pub enum TerminationReason {
     CredentialChanged,
     /// The idle or absolute lifetime ran out.
     Expired,
+    /// An admin signed out everyone of the instance (the event's creator is the admin token
+    /// that asked).
+    InstanceSignOut,
 }
 
 /// A session began.

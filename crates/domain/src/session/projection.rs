@@ -52,6 +52,9 @@ impl Projection for SessionProjection {
             )",
             "CREATE INDEX IF NOT EXISTS sessions_by_cookie ON sessions (cookie_hash)",
             "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (instance_id, user_id)",
+            // An instance's live sessions, for "sign out everyone": ended ones drop out, so each
+            // chunk finds the next live ones without walking the ended.
+            "CREATE INDEX IF NOT EXISTS sessions_live ON sessions (instance_id, created_at) WHERE terminated = false",
         ]
     }
 
@@ -174,6 +177,46 @@ impl SessionView {
             )
             .await?;
         rows.first().map(Self::from_row).transpose()
+    }
+
+    /// How many sessions of an instance that began before `before` are live.
+    pub async fn count_live_before(
+        store: &dyn EventStore,
+        instance_id: &str,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, DomainError> {
+        let rows = store
+            .query(
+                "SELECT COUNT(*) FROM sessions
+                 WHERE instance_id = $1 AND terminated = false AND created_at < $2",
+                &[instance_id.into(), before.to_rfc3339().into()],
+            )
+            .await?;
+        let count = rows.first().map(|row| row.int(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Up to `limit` ids of an instance's live sessions that began before `before`, oldest
+    /// first.
+    pub async fn live_ids_before(
+        store: &dyn EventStore,
+        instance_id: &str,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, DomainError> {
+        let rows = store
+            .query(
+                "SELECT session_id FROM sessions
+                 WHERE instance_id = $1 AND terminated = false AND created_at < $2
+                 ORDER BY created_at LIMIT $3",
+                &[
+                    instance_id.into(),
+                    before.to_rfc3339().into(),
+                    i64::from(limit).into(),
+                ],
+            )
+            .await?;
+        rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
     }
 
     /// The ids of a user's live sessions, oldest first.

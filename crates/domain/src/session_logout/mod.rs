@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use projection::{
-    BackChannelDeliveryProjection, DeliveryCursor, DeliveryFilter, DeliveryStage, DeliveryView,
+    BackChannelDeliveryProjection, DeliveryCounts, DeliveryCursor, DeliveryFilter, DeliveryStage,
+    DeliveryView,
 };
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};

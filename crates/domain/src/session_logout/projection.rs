@@ -394,6 +394,17 @@ pub struct DeliveryFilter {
     pub settled_before: Option<DateTime<Utc>>,
 }
 
+/// How many deliveries stand where.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Acknowledged.
+    pub sent: u64,
+    /// Given up.
+    pub failed: u64,
+    /// Still to be sent (due, in flight or waiting for a retry).
+    pub pending: u64,
+}
+
 /// Where the next page of a listing starts: after this delivery, in the listing's order
 /// (newest registration first). Registration times never change, so pages neither skip nor
 /// repeat a delivery while others change state.
@@ -643,6 +654,38 @@ impl DeliveryView {
         ];
         let rows = store.query(LIST, &params).await?;
         Self::from_rows(&rows)
+    }
+
+    /// Counts, by outcome, the deliveries of an instance's sessions that were registered by
+    /// `from` and whose session ended between `from` and `to` (an instance-wide sign-out's).
+    pub async fn counts_of_ended_between(
+        store: &dyn EventStore,
+        instance_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DeliveryCounts, DomainError> {
+        let rows = store
+            .query(
+                "SELECT state, COUNT(*) FROM back_channel_deliveries
+                 WHERE instance_id = $1 AND registered_at_ms <= $2 AND ended_at_ms >= $2 AND ended_at_ms <= $3
+                 GROUP BY state",
+                &[
+                    instance_id.into(),
+                    from.timestamp_millis().into(),
+                    to.timestamp_millis().into(),
+                ],
+            )
+            .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in &rows {
+            let count = u64::try_from(row.int(1)?).unwrap_or(0);
+            match DeliveryStage::from_label(row.text(0)?)? {
+                DeliveryStage::Sent => counts.sent += count,
+                DeliveryStage::Failed => counts.failed += count,
+                DeliveryStage::Due | DeliveryStage::Registered => counts.pending += count,
+            }
+        }
+        Ok(counts)
     }
 
     /// An application's deliveries, newest first.

@@ -1,4 +1,4 @@
-//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `delivery`, `token`): thin clients of
+//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`, `delivery`, `token`): thin clients of
 //! the admin HTTP API. They parse flags, send one request, and print the answer for a human or,
 //! with `--json`, as the API returned it. They never open the store themselves, so they work
 //! against any running server, local or remote, and go through the same checks as any client.
@@ -9,6 +9,7 @@ mod deliveries;
 mod output;
 mod secret;
 mod sessions;
+mod sign_out;
 mod tokens;
 mod users;
 
@@ -62,6 +63,8 @@ pub enum AdminCommand {
     /// See and end users' sessions.
     #[command(subcommand)]
     Session(sessions::SessionCommand),
+    /// End every live session of the instance (incident response), following its progress.
+    SignOutEveryone(sign_out::SignOutArgs),
     /// See and re-send back-channel logout deliveries.
     #[command(subcommand)]
     Delivery(deliveries::DeliveryCommand),
@@ -78,6 +81,7 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         AdminCommand::User(command) => users::run(&client, json, command).await,
         AdminCommand::App(command) => apps::run(&client, json, command).await,
         AdminCommand::Session(command) => sessions::run(&client, json, command).await,
+        AdminCommand::SignOutEveryone(args) => sign_out::run(&client, json, args).await,
         AdminCommand::Delivery(command) => deliveries::run(&client, json, command).await,
         AdminCommand::Token(command) => tokens::run(&client, json, command).await,
     }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<notify::back_channel::Metrics>,
     /// The stored back-channel deliveries, as the notifier sees them.
     pub deliveries: Arc<notify::back_channel::DomainDeliveries>,
+    /// Wakes the "sign out everyone" worker when an operation starts.
+    pub sign_out_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Run-time settings of the HTTP layer.

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod features;
 mod openapi;
 pub mod sessions;
+pub mod sign_out;
 pub mod users;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ fn routes() -> OpenApiRouter<AppState> {
             .merge(users::router())
             .merge(applications::router())
             .merge(sessions::router())
+            .merge(sign_out::router())
             .merge(deliveries::router())
             .merge(admin_tokens::router())
             .merge(features::router()),

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::flow::{CALLBACK, Client, drive, form, scale, sign_in};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,6 @@ use domain::{NewUser, Profile};
 use server::{Config, RunningServer};
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
-const CALLBACK: &str = "https://app.example.com/callback";
 /// Concurrent clients: `BENCH_CLIENTS`, 16 unless set.
 fn concurrency() -> usize {
     std::env::var("BENCH_CLIENTS")
@@ -25,116 +26,6 @@ fn concurrency() -> usize {
         .and_then(|clients| clients.parse().ok())
         .filter(|clients| *clients > 0)
         .unwrap_or(16)
-}
-
-fn scale() -> f64 {
-    std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(1.0)
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        serializer.append_pair(name, value);
-    }
-    serializer.finish()
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn query_of(url: &str) -> HashMap<String, String> {
-    form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
-}
-
-/// A signed-in browser session: the cookie header to send with authorization requests.
-async fn sign_in(http: &reqwest::Client, base: &str, authorize: &str) -> String {
-    let cookie_of = |response: &reqwest::Response, name: &str| {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|value| {
-                value
-                    .to_str()
-                    .unwrap()
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .to_owned()
-            })
-            .find(|pair| pair.starts_with(name))
-    };
-    let response = http.get(format!("{base}{authorize}")).send().await.unwrap();
-    let login = location(&response);
-    let page = http.get(format!("{base}{login}")).send().await.unwrap();
-    let csrf_cookie = cookie_of(&page, "portcullis_csrf=").unwrap();
-    let html = page.text().await.unwrap();
-    let body = form(&[
-        ("csrf", &hidden_field(&html, "csrf")),
-        ("return_to", &hidden_field(&html, "return_to")),
-        ("login", "alice"),
-        ("password", "correct horse battery"),
-    ]);
-    let signed_in = http
-        .post(format!("{base}/login"))
-        .header("cookie", csrf_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    cookie_of(&signed_in, "portcullis_session=").expect("signed in")
-}
-
-struct Client {
-    id: String,
-    secret: String,
-    authorize: String,
-}
-
-/// One iteration: authorize (session cookie) → code → token exchange. Returns its latency.
-async fn iteration(http: &reqwest::Client, base: &str, cookie: &str, client: &Client) -> Duration {
-    let started = Instant::now();
-    let response = http
-        .get(format!("{base}{}", client.authorize))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    let code = query_of(&location(&response))
-        .remove("code")
-        .expect("a code");
-    let tokens = http
-        .post(format!("{base}/oauth/v2/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        tokens.status().is_success(),
-        "token exchange failed: {}",
-        tokens.text().await.unwrap()
-    );
-    let _ = tokens.bytes().await.unwrap();
-    started.elapsed()
 }
 
 /// Runs `count` iterations with [`concurrency`] clients; returns (per second, p50, p99).
@@ -145,39 +36,11 @@ async fn run(
     client: Arc<Client>,
     count: usize,
 ) -> (f64, Duration, Duration) {
-    let started = Instant::now();
     let per_worker = count / concurrency();
-    let workers: Vec<_> = (0..concurrency())
-        .map(|_| {
-            let (http, base, cookie, client) = (
-                http.clone(),
-                base.to_owned(),
-                cookie.to_owned(),
-                client.clone(),
-            );
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_worker);
-                for _ in 0..per_worker {
-                    latencies.push(iteration(&http, &base, &cookie, &client).await);
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let at = |quantile: f64| {
-        latencies[((latencies.len() as f64 * quantile) as usize).min(latencies.len() - 1)]
-    };
-    (
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        at(0.5),
-        at(0.99),
-    )
+    drive(http, base, cookie, client, concurrency(), move |done| {
+        done < per_worker
+    })
+    .await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::exposition::scrape;
 use common::process::{Process, portcullis};
 use common::{Browser, CALLBACK, TOKEN, VERIFIER, authorize_path, form, location, query_of};
 use domain::application::OidcConfig;
@@ -456,11 +457,19 @@ async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h:
         .unwrap();
     assert_eq!(of_app["deliveries"][0]["session_id"], sid);
     assert_eq!(of_app["deliveries"][0]["attempts"], 1);
-    let metrics = browser.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("portcullis_back_channel_sent_total 3\n"),
-        "{metrics}"
-    );
+    let metrics = scrape(&browser.base).await;
+    assert_eq!(metrics.sum("portcullis_back_channel_sent_total", &[]), 3.0);
+    for app in apps.iter().filter(|app| app.name != "plain") {
+        assert_eq!(
+            metrics.value(
+                "portcullis_back_channel_sent_total",
+                &[("client_id", &app.client_id)]
+            ),
+            Some(1.0),
+            "{}",
+            app.name
+        );
+    }
     server.stop().await.unwrap();
 }
 

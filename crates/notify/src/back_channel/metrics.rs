@@ -160,12 +160,15 @@ impl Metrics {
     /// Lengthens the application's run; raises its alert when the run reaches the threshold.
     fn attempt_failed(&self, application: &Application) -> Option<AlertChange> {
         let run = self.consecutive_failures.get_or_create(application).inc() + 1;
+        // The series exists (at 0) from the application's first attempt, so a rule on it sees
+        // the application before it ever alerts.
+        let alert = self.alert.get_or_create(application);
         // Exactly one attempt makes the run reach the threshold (the increment is atomic), so
         // the alert is raised, and reported, once per run.
         if u64::try_from(run).ok()? != self.alert_after {
             return None;
         }
-        self.alert.get_or_create(application).set(1);
+        alert.set(1);
         Some(AlertChange::Raised {
             consecutive_failures: self.alert_after,
         })

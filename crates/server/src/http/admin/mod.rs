@@ -8,6 +8,7 @@ pub mod applications;
 mod auth;
 mod body;
 pub mod deliveries;
+pub mod delivery_health;
 pub mod features;
 mod openapi;
 pub mod sessions;
@@ -34,6 +35,7 @@ fn routes() -> OpenApiRouter<AppState> {
             .merge(applications::router())
             .merge(sessions::router())
             .merge(deliveries::router())
+            .merge(delivery_health::router())
             .merge(admin_tokens::router())
             .merge(features::router()),
     )

@@ -20,8 +20,9 @@ use crate::features::SystemFeatures;
 use crate::grant::GrantProjection;
 use crate::instance::{InstanceProjection, InstanceView};
 use crate::keys::{SigningKeyProjection, SigningKeyRecord};
+use crate::observer::Observer;
 use crate::session::SessionProjection;
-use crate::session_logout::BackChannelDeliveryProjection;
+use crate::session_logout::{BackChannelDeliveryProjection, BackChannelHealthProjection};
 use crate::user::UserProjection;
 
 /// How often a command is retried after losing a race to another writer.
@@ -90,6 +91,8 @@ pub struct Domain {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: DomainOptions,
     pub(crate) caches: Caches,
+    /// Told of what every append recorded (metrics); none in tests that do not ask.
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// The read models served from memory (see `cache.rs`).
@@ -131,6 +134,20 @@ impl Domain {
             runner,
             clock,
             options,
+            observer: None,
+        }
+    }
+
+    /// This domain, reporting what it records to `observer` from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Tells the observer, if any, what an append that succeeded recorded.
+    fn observe(&self, stored: &[StoredEvent]) {
+        if let Some(observer) = &self.observer {
+            crate::observer::report(observer.as_ref(), stored);
         }
     }
 
@@ -145,6 +162,7 @@ impl Domain {
             Arc::new(GrantProjection),
             Arc::new(SigningKeyProjection),
             Arc::new(BackChannelDeliveryProjection),
+            Arc::new(BackChannelHealthProjection),
             Arc::new(crate::session::SessionExpiryProjection),
         ]
     }
@@ -183,6 +201,7 @@ impl Domain {
         appends: &[AggregateAppend],
     ) -> Result<Vec<StoredEvent>, DomainError> {
         let stored = self.store.append(appends).await?;
+        self.observe(&stored);
         // One wait per instance, for the projections that read what was written.
         let mut touched: std::collections::BTreeMap<&str, (eventstore::Position, Vec<&str>)> =
             Default::default();
@@ -214,7 +233,9 @@ impl Domain {
         &self,
         appends: &[AggregateAppend],
     ) -> Result<Vec<StoredEvent>, DomainError> {
-        Ok(self.store.append(appends).await?)
+        let stored = self.store.append(appends).await?;
+        self.observe(&stored);
+        Ok(stored)
     }
 
     /// Loads an aggregate, decides, appends; retries from a fresh load when another writer won.

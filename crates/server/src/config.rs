@@ -56,6 +56,10 @@ pub struct BackChannelConfig {
     /// How long the end-session response may wait for the session's applications to be told,
     /// in milliseconds (0: do not wait). A dead application cannot hold the user longer.
     pub end_session_wait_ms: u64,
+    /// Failed delivery attempts in a row (retried or given up) after which an application's
+    /// alert is raised: one warning in the log and `portcullis_back_channel_alert` at 1, until
+    /// a delivery to it succeeds.
+    pub alert_consecutive_failures: u32,
     /// Special-use networks (CIDR, e.g. `10.0.0.0/8`) deliveries may reach anyway. Unset
     /// means loopback only, and only when the external URL is on localhost (development).
     #[serde(deserialize_with = "list_setting::optional")]
@@ -72,6 +76,7 @@ impl Default for BackChannelConfig {
             concurrency: 64,
             per_host_concurrency: 8,
             end_session_wait_ms: 0,
+            alert_consecutive_failures: notify::back_channel::DEFAULT_ALERT_AFTER,
             allowed_networks: None,
         }
     }
@@ -403,6 +408,12 @@ impl Config {
             return Err(invalid("keys.rotation_days", "must be at least 1".into()));
         }
         self.back_channel.settings(&self.server.external_url)?;
+        if self.back_channel.alert_consecutive_failures == 0 {
+            return Err(invalid(
+                "back_channel.alert_consecutive_failures",
+                "must be at least 1".into(),
+            ));
+        }
 
         if self.sessions.expiry_check_ms == 0 {
             return Err(invalid(

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;
 

@@ -98,7 +98,13 @@ impl RunningServer {
             },
             ..DomainOptions::default()
         };
-        let domain = Arc::new(Domain::new(store, Arc::new(SystemClock), options));
+        let back_channel_metrics = Arc::new(notify::back_channel::Metrics::new(
+            config.back_channel.alert_consecutive_failures,
+        ));
+        let metrics = Arc::new(crate::metrics::ServerMetrics::new(&back_channel_metrics));
+        let domain = Arc::new(
+            Domain::new(store, Arc::new(SystemClock), options).with_observer(metrics.clone()),
+        );
         domain
             .install()
             .await
@@ -144,14 +150,13 @@ impl RunningServer {
                 }
             }
         });
-        let metrics = Arc::new(notify::back_channel::Metrics::default());
         let deliveries = Arc::new(notify::back_channel::DomainDeliveries::new(domain.clone()));
         let notifier = Arc::new(
             notify::back_channel::Notifier::new(
                 deliveries.clone(),
                 keys.clone(),
                 config.back_channel.settings(&config.server.external_url)?,
-                metrics.clone(),
+                back_channel_metrics,
             )
             .context("cannot build the back-channel logout HTTP client")?,
         );
@@ -171,6 +176,7 @@ impl RunningServer {
             https: config.server.external_url.starts_with("https://"),
             session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
             end_session_wait: Duration::from_millis(config.back_channel.end_session_wait_ms),
+            alert_consecutive_failures: config.back_channel.alert_consecutive_failures,
         });
         let throttle = Arc::new(crate::http::oidc::LoginThrottle::default());
         let router = app(AppState {

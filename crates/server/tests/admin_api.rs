@@ -933,7 +933,7 @@ async fn every_documented_route_requires_a_valid_token(h: Harness) {
         .await
         .body;
     let operations = documented_operations(&document);
-    assert_eq!(operations.len(), 34, "{operations:?}");
+    assert_eq!(operations.len(), 36, "{operations:?}");
     let before = event_count(&server).await;
     for (method, path) in operations {
         let body = matches!(method, Method::POST | Method::PUT).then_some("{}");
@@ -1006,6 +1006,8 @@ async fn openapi_document_describes_the_api(h: Harness) {
         "GET /admin/v1/applications/{client_id}/back-channel-deliveries",
         "POST /admin/v1/applications/{client_id}/back-channel-deliveries/redeliver",
         "GET /admin/v1/back-channel-deliveries",
+        "GET /admin/v1/back-channel-health",
+        "GET /admin/v1/applications/{client_id}/back-channel-health",
         "GET /admin/v1/sessions/{session_id}/back-channel-deliveries",
         "GET /admin/v1/sessions/{session_id}/back-channel-deliveries/{client_id}",
         "POST /admin/v1/sessions/{session_id}/back-channel-deliveries/{client_id}/redeliver",

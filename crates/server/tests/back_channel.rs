@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::exposition::scrape;
 use common::process::{Process, portcullis};
 use common::{Browser, CALLBACK, TOKEN, VERIFIER, authorize_path, form, location, query_of};
 use domain::application::OidcConfig;
@@ -456,11 +457,19 @@ async fn every_application_of_an_ended_session_gets_a_verifiable_logout_token(h:
         .unwrap();
     assert_eq!(of_app["deliveries"][0]["session_id"], sid);
     assert_eq!(of_app["deliveries"][0]["attempts"], 1);
-    let metrics = browser.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("portcullis_back_channel_sent_total 3\n"),
-        "{metrics}"
-    );
+    let metrics = scrape(&browser.base).await;
+    assert_eq!(metrics.sum("portcullis_back_channel_sent_total", &[]), 3.0);
+    for app in apps.iter().filter(|app| app.name != "plain") {
+        assert_eq!(
+            metrics.value(
+                "portcullis_back_channel_sent_total",
+                &[("client_id", &app.client_id)]
+            ),
+            Some(1.0),
+            "{}",
+            app.name
+        );
+    }
     server.stop().await.unwrap();
 }
 
@@ -1571,4 +1580,276 @@ async fn signing_out_everyone_tells_every_application_and_reports_progress() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await.unwrap();
+}
+
+/// Delivery health per application (admin API and `/metrics`).
+mod delivery_health {
+    use super::*;
+
+    eventstore::on_both_backends!(delivery_health_counts_outcomes_and_alerts_on_a_run_of_failures);
+
+    /// An application's health through the admin API, once `ready` accepts it (the read model
+    /// may trail the deliveries by a projection pass on PostgreSQL).
+    async fn health_once(
+        browser: &Browser,
+        client_id: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let (status, body) = admin_call(
+                browser,
+                reqwest::Method::GET,
+                &format!("/applications/{client_id}/back-channel-health"),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if ready(&body) {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the health of {client_id} never got there: {last}")
+    }
+
+    /// Signs alice in to `apps` in a fresh browser and logs out at the first; returns once
+    /// every delivery of that session settled.
+    async fn a_session_ends(server: &RunningServer, apps: &[&App], instance_id: &str) {
+        let owned: Vec<App> = apps
+            .iter()
+            .map(|app| App {
+                name: app.name.clone(),
+                client_id: app.client_id.clone(),
+                secret: app.secret.clone(),
+            })
+            .collect();
+        let (mut browser, id_tokens) = sign_in_to_all(server, &owned).await;
+        let sid = sid_of(&browser, &id_tokens[0]).await;
+        let ended = end_session(&mut browser, &id_tokens[0]).await;
+        assert!(ended.status().is_redirection() || ended.status().is_success());
+        wait_settled(server, instance_id, &sid, apps.len()).await;
+    }
+
+    fn window(body: &Value, name: &str) -> (u64, u64, u64) {
+        let window = &body[name];
+        (
+            window["sent"].as_u64().unwrap(),
+            window["retried"].as_u64().unwrap(),
+            window["failed"].as_u64().unwrap(),
+        )
+    }
+
+    /// Sessions end three times. `good` always acknowledges, `flaky` fails once (500) and then
+    /// acknowledges, `bad` refuses twice and then acknowledges. The health shows each one's
+    /// counts, the latency of what was sent, `bad`'s run of failures with its last error, and
+    /// its alert — in the admin API and as the `/metrics` gauge — until it recovers. Unknown
+    /// applications and another instance's are 404.
+    async fn delivery_health_counts_outcomes_and_alerts_on_a_run_of_failures(h: Harness) {
+        let receiver = Receiver::start().await;
+        let refusal = r#"{"error":"invalid_request","error_description":"unknown sid"}"#;
+        receiver.answer("bad", &[(400, refusal), (400, refusal)]);
+        receiver.answer("flaky", &[(500, "down for a moment")]);
+        let mut config = config(&h, true);
+        config.back_channel.alert_consecutive_failures = 2;
+        let apps: Vec<(&str, &str, Option<String>)> = ["good", "bad", "flaky"]
+            .into_iter()
+            .map(|name| (name, "ES256", Some(receiver.uri(name))))
+            .collect();
+        let (server, apps) = arrange_with(config, &apps).await;
+        let [good, bad, flaky] = [&apps[0], &apps[1], &apps[2]];
+        let admin = server
+            .domain()
+            .authenticate_admin(TOKEN)
+            .await
+            .unwrap()
+            .unwrap();
+        let browser = Browser::new(&server);
+
+        // Before any delivery: every application with a URI, at zero.
+        let (status, list) =
+            admin_call(&browser, reqwest::Method::GET, "/back-channel-health", None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list["alert_consecutive_failures"], 2);
+        assert_eq!(list["applications"].as_array().unwrap().len(), 3, "{list}");
+        assert!(
+            list["applications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|app| window(app, "last_day") == (0, 0, 0)
+                    && app["consecutive_failures"] == 0
+                    && app["alerting"] == false)
+        );
+
+        a_session_ends(&server, &[good, bad, flaky], &admin.instance_id).await;
+        let bad_health = health_once(&browser, &bad.client_id, |body| {
+            body["consecutive_failures"] == 1
+        })
+        .await;
+        assert_eq!(
+            bad_health["alerting"], false,
+            "one failure is below the threshold"
+        );
+        let metrics = scrape(&browser.base).await;
+        let of_bad = [("client_id", bad.client_id.as_str())];
+        assert_eq!(
+            metrics.value("portcullis_back_channel_alert", &of_bad),
+            Some(0.0)
+        );
+
+        a_session_ends(&server, &[good, bad], &admin.instance_id).await;
+        let bad_health = health_once(&browser, &bad.client_id, |body| {
+            body["consecutive_failures"] == 2
+        })
+        .await;
+        for name in ["last_hour", "last_day"] {
+            assert_eq!(window(&bad_health, name), (0, 0, 2), "{bad_health}");
+        }
+        assert_eq!(bad_health["alerting"], true);
+        assert_eq!(
+            bad_health["last_error"],
+            "HTTP 400: invalid_request (unknown sid)"
+        );
+        assert!(bad_health["last_error_at"].is_string(), "{bad_health}");
+        assert!(bad_health["last_sent_at"].is_null(), "{bad_health}");
+        assert!(bad_health["last_day"]["latency_median_ms"].is_null());
+
+        let good_health = health_once(&browser, &good.client_id, |body| {
+            body["last_day"]["sent"] == 2
+        })
+        .await;
+        assert_eq!(window(&good_health, "last_day"), (2, 0, 0));
+        assert_eq!(good_health["last_day"]["latency_samples"], 2);
+        // The figures are there; their size depends on the machine.
+        assert!(good_health["last_day"]["latency_median_ms"].is_u64());
+        assert!(good_health["last_day"]["latency_p99_ms"].is_u64());
+        assert_eq!(good_health["consecutive_failures"], 0);
+        let flaky_health = health_once(&browser, &flaky.client_id, |body| {
+            body["last_day"]["sent"] == 1
+        })
+        .await;
+        assert_eq!(window(&flaky_health, "last_hour"), (1, 1, 0));
+        assert_eq!(
+            flaky_health["consecutive_failures"], 0,
+            "ended by the retry"
+        );
+        assert!(
+            flaky_health["last_error"]
+                .as_str()
+                .unwrap()
+                .starts_with("HTTP 500"),
+            "{flaky_health}"
+        );
+
+        // The gauge an alerting rule watches, and the per-application counters beside it.
+        let metrics = scrape(&browser.base).await;
+        assert_eq!(
+            metrics.value("portcullis_back_channel_alert", &of_bad),
+            Some(1.0)
+        );
+        assert_eq!(
+            metrics.value("portcullis_back_channel_consecutive_failures", &of_bad),
+            Some(2.0)
+        );
+        assert_eq!(
+            metrics.value("portcullis_back_channel_failed_total", &of_bad),
+            Some(2.0)
+        );
+        let of_good = [("client_id", good.client_id.as_str())];
+        assert_eq!(
+            metrics.value("portcullis_back_channel_alert", &of_good),
+            Some(0.0)
+        );
+        assert_eq!(
+            metrics.value("portcullis_back_channel_sent_total", &of_good),
+            Some(2.0)
+        );
+        assert_eq!(
+            metrics.value(
+                "portcullis_back_channel_retried_total",
+                &[("client_id", flaky.client_id.as_str())]
+            ),
+            Some(1.0)
+        );
+        let (_, list) =
+            admin_call(&browser, reqwest::Method::GET, "/back-channel-health", None).await;
+        let alerting: Vec<&str> = list["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|app| app["alerting"] == true)
+            .map(|app| app["client_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(alerting, [bad.client_id.as_str()]);
+
+        // bad acknowledges again: the run ends, the alert clears, the last error stays.
+        a_session_ends(&server, &[bad], &admin.instance_id).await;
+        let bad_health = health_once(&browser, &bad.client_id, |body| {
+            body["last_day"]["sent"] == 1
+        })
+        .await;
+        assert_eq!(bad_health["consecutive_failures"], 0);
+        assert_eq!(bad_health["alerting"], false);
+        assert_eq!(
+            bad_health["last_error"],
+            "HTTP 400: invalid_request (unknown sid)"
+        );
+        assert!(bad_health["last_sent_at"].is_string());
+        let metrics = scrape(&browser.base).await;
+        assert_eq!(
+            metrics.value("portcullis_back_channel_alert", &of_bad),
+            Some(0.0)
+        );
+        assert_eq!(
+            metrics.value("portcullis_back_channel_consecutive_failures", &of_bad),
+            Some(0.0)
+        );
+
+        // Unknown here: a client id that does not exist, and another instance's application.
+        let (status, _) = admin_call(
+            &browser,
+            reqwest::Method::GET,
+            "/applications/no-such-app/back-channel-health",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let domain = server.domain();
+        let other = domain
+            .add_instance("other", "https://other.example.com")
+            .await
+            .unwrap();
+        let other_admin = domain::AdminPrincipal {
+            instance_id: other.instance_id.clone(),
+            token_id: "test".into(),
+        };
+        let (elsewhere, _) = domain
+            .add_application(
+                &other_admin,
+                app_config("elsewhere", "ES256", Some(receiver.uri("elsewhere"))),
+            )
+            .await
+            .unwrap();
+        let (status, _) = admin_call(
+            &browser,
+            reqwest::Method::GET,
+            &format!("/applications/{}/back-channel-health", elsewhere.client_id),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, list) =
+            admin_call(&browser, reqwest::Method::GET, "/back-channel-health", None).await;
+        assert!(
+            list["applications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|app| app["client_id"] != elsewhere.client_id.as_str()),
+            "{list}"
+        );
+        server.stop().await.unwrap();
+    }
 }

@@ -595,6 +595,132 @@ async fn failures_print_one_line_and_exit_non_zero() {
     server.stop().await.unwrap();
 }
 
+/// `delivery health` shows each application's deliveries: zeros before any, then a delivery
+/// refused at send time (its URI is on a network not allowed) as a failure, the run of
+/// failures and the reason; an unknown application is one error line.
+#[tokio::test]
+async fn delivery_health_is_shown_with_the_cli() {
+    let h = sqlite().await;
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(TOKEN.into());
+    config.database.data_dir = h.data_dir().join("data");
+    // Loopback is no longer allowed: the delivery fails at once, without a receiver.
+    config.back_channel.allowed_networks = Some(vec!["10.99.0.0/16".into()]);
+    let server = RunningServer::start(config).await.unwrap();
+    let cli = Cli::new(&server);
+    let domain = server.domain();
+    let instance = domain.default_instance().await.unwrap().instance_id;
+    let callback = "https://app.example.com/cb";
+    let created = cli
+        .run(&[
+            "app",
+            "create",
+            "--name",
+            "Web app",
+            "--redirect-uri",
+            callback,
+            "--back-channel-logout-uri",
+            "http://127.0.0.1:9/logout",
+            "--json",
+        ])
+        .await
+        .json();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+
+    let before = cli.run(&["delivery", "health"]).await;
+    let row = before
+        .ok()
+        .lines()
+        .find(|line| line.starts_with(&client_id))
+        .unwrap_or_else(|| panic!("{before:?}"))
+        .to_owned();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    // CLIENT_ID, the name (two words), then the hour's and the day's counts.
+    assert_eq!(columns[3..9], ["0"; 6], "{row}");
+
+    // Dave signs in to the application and an admin ends the session.
+    let dave = cli
+        .run_with(
+            &["user", "create", "--username", "dave", "--json"],
+            None,
+            &[("PORTCULLIS_USER_PASSWORD", "dave's password")],
+        )
+        .await
+        .json();
+    let dave_id = dave["user_id"].as_str().unwrap();
+    let (session, _) = domain
+        .create_session(&instance, dave_id, Duration::from_secs(3600), None)
+        .await
+        .unwrap();
+    let app = domain.application(&instance, &client_id).await.unwrap();
+    let code = domain
+        .issue_code(
+            &instance,
+            domain::CodeRequest {
+                session_id: session.session_id.clone(),
+                client_id: client_id.clone(),
+                user_id: dave_id.to_owned(),
+                redirect_uri: callback.into(),
+                scopes: vec!["openid".into()],
+                nonce: None,
+                code_challenge: None,
+                auth_time: chrono::Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    domain
+        .redeem_code(&instance, &app, &code, Some(callback), &|_| true)
+        .await
+        .unwrap();
+    cli.run(&["session", "terminate", &session.session_id])
+        .await
+        .ok();
+
+    let mut health = Value::Null;
+    for _ in 0..200 {
+        health = cli
+            .run(&["delivery", "health", "--app", &client_id, "--json"])
+            .await
+            .json();
+        if health["last_day"]["failed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health["last_day"]["failed"], 1, "{health}");
+    assert_eq!(health["consecutive_failures"], 1);
+    let shown = cli.run(&["delivery", "health", "--app", &client_id]).await;
+    let shown = shown.ok();
+    let field = |name: &str| {
+        shown
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {shown}"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(field("consecutive_failures"), "1");
+    assert_eq!(
+        field("alerting"),
+        "false",
+        "below the default threshold of 5"
+    );
+    assert!(field("last_day").starts_with("0 sent, 0 retried, 1 failed"));
+    assert!(
+        field("last_error").contains("special-use address"),
+        "{shown}"
+    );
+    assert_ne!(field("last_error_at"), "-");
+
+    let missing = cli
+        .run(&["delivery", "health", "--app", "no-such-app"])
+        .await;
+    assert!(missing.error().contains("no-such-app"), "{missing:?}");
+    server.stop().await.unwrap();
+}
+
 /// The CLI's variables share the `PORTCULLIS_` prefix with settings; exporting them for the
 /// admin commands must not make `portcullis start` refuse them as unknown settings.
 #[test]

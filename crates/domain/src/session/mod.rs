@@ -4,6 +4,7 @@
 
 mod commands;
 mod expiry;
+mod live;
 mod projection;
 
 use chrono::{DateTime, Utc};

@@ -9,6 +9,7 @@
 //! once however many notifiers raced to deliver it.
 
 mod commands;
+mod health;
 mod projection;
 mod queue;
 
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use health::{BackChannelHealthProjection, DeliveryHealth, Latency, WindowHealth};
 pub use projection::{
     BackChannelDeliveryProjection, DeliveryCounts, DeliveryCursor, DeliveryFilter, DeliveryStage,
     DeliveryView,

@@ -22,7 +22,7 @@ mod targets;
 use std::time::Duration;
 
 pub use delivery::{Outcome, classify};
-pub use metrics::Metrics;
+pub use metrics::{AlertChange, DEFAULT_ALERT_AFTER, Metrics};
 pub use notifier::{LogoutSigner, Notifier};
 pub use redelivery::{Redeliver, Redelivered, RedeliveryError, Skipped};
 pub use store::{AttemptDone, DeliveryStore, DomainDeliveries};

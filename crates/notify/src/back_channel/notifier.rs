@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 
 use super::delivery::{self, Outcome};
 use super::lifecycle::{self, DeliveryState, Step, Verdict};
+use super::metrics::AlertChange;
 use super::store::{AttemptDone, DeliveryStore};
 use super::targets::CheckedResolver;
 use super::{Metrics, Settings};
@@ -367,30 +368,47 @@ impl Notifier {
             }
         };
         let last = attempt.error.clone().unwrap_or_default();
-        let reason = match (&after, verdict) {
+        let client_id = delivery.client_id.as_str();
+        let (reason, alert) = match (&after, verdict) {
             (DeliveryState::Sent { .. }, _) => {
                 let ended = delivery.ended_at.unwrap_or(delivery.registered_at);
-                self.metrics
-                    .sent((self.queue.now() - ended).to_std().unwrap_or_default());
-                None
+                let latency = (self.queue.now() - ended).to_std().unwrap_or_default();
+                (None, self.metrics.sent(client_id, latency))
             }
             (DeliveryState::Failed { attempts }, Verdict::Recoverable) => {
-                tracing::warn!(client_id = %delivery.client_id, session_id = %delivery.session_id, reason = %last, attempts, "back-channel logout given up");
-                self.metrics.failed();
-                Some(format!(
-                    "gave up after {attempts} attempts; the last: {last}"
-                ))
+                tracing::warn!(client_id, session_id = %delivery.session_id, reason = %last, attempts, "back-channel logout given up");
+                let reason = format!("gave up after {attempts} attempts; the last: {last}");
+                (Some(reason), self.metrics.failed(client_id))
             }
             (DeliveryState::Failed { .. }, _) => {
-                tracing::warn!(client_id = %delivery.client_id, session_id = %delivery.session_id, reason = %last, "back-channel logout refused");
-                self.metrics.failed();
-                Some(last)
+                tracing::warn!(client_id, session_id = %delivery.session_id, reason = %last, "back-channel logout refused");
+                (Some(last.clone()), self.metrics.failed(client_id))
             }
-            _ => {
-                self.metrics.retried();
-                None
-            }
+            _ => (None, self.metrics.retried(client_id)),
         };
+        // One line when an application's alert is raised and one when it clears, however many
+        // attempts fail in between (per process, like the gauge).
+        match alert {
+            Some(AlertChange::Raised {
+                consecutive_failures,
+            }) => tracing::warn!(
+                instance_id = %delivery.instance_id,
+                client_id,
+                consecutive_failures,
+                last_error = %last,
+                "back-channel deliveries to an application keep failing; its alert is raised \
+                 (portcullis_back_channel_alert)"
+            ),
+            Some(AlertChange::Cleared {
+                consecutive_failures,
+            }) => tracing::info!(
+                instance_id = %delivery.instance_id,
+                client_id,
+                consecutive_failures,
+                "an application acknowledges back-channel logouts again; its alert is cleared"
+            ),
+            None => {}
+        }
         // Outcomes go to the recorder, which batches them; until it has written one, the
         // claim keeps the delivery from being worked again.
         let done = AttemptDone {

@@ -1,5 +1,5 @@
 //! `portcullis delivery …`: back-channel deliveries — list with filters, show one with its
-//! attempts, re-send.
+//! attempts, re-send, and each application's delivery health.
 
 use clap::{ArgGroup, Subcommand};
 use serde_json::json;
@@ -7,6 +7,7 @@ use serde_json::json;
 use super::client::ApiClient;
 use super::output::{self, or_dash};
 use crate::http::admin::deliveries::{DeliveryBody, DeliveryList, RedeliveryBody};
+use crate::http::admin::delivery_health::{DeliveryHealthBody, DeliveryHealthList, WindowBody};
 
 /// Delivery subcommands.
 #[derive(Debug, Subcommand)]
@@ -56,6 +57,13 @@ pub enum DeliveryCommand {
         /// With --app alone: re-send those that failed at or after this time (RFC 3339).
         #[arg(long, requires = "app", conflicts_with = "session")]
         failed_since: Option<String>,
+    },
+    /// How deliveries to each application went in the last hour and day: sent, retried,
+    /// failed, latency, the current run of failed attempts and the last error.
+    Health {
+        /// Only this application (client_id), in detail.
+        #[arg(long)]
+        app: Option<String>,
     },
 }
 
@@ -194,8 +202,108 @@ pub async fn run(client: &ApiClient, json: bool, command: DeliveryCommand) -> an
                 );
             }
         }
+        DeliveryCommand::Health { app: Some(app) } => {
+            let answer = client
+                .get(&["applications", &app, "back-channel-health"], &[])
+                .await?;
+            if json {
+                output::json(&answer.body);
+                return Ok(());
+            }
+            let health: DeliveryHealthBody = answer.parse()?;
+            show_health(&health);
+        }
+        DeliveryCommand::Health { app: None } => {
+            let answer = client.get(&["back-channel-health"], &[]).await?;
+            if json {
+                output::json(&answer.body);
+                return Ok(());
+            }
+            let list: DeliveryHealthList = answer.parse()?;
+            health_table(&list);
+        }
     }
     Ok(())
+}
+
+/// A latency in milliseconds for display.
+fn millis(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".into(), |ms| format!("{ms} ms"))
+}
+
+fn health_table(list: &DeliveryHealthList) {
+    let rows: Vec<Vec<String>> = list
+        .applications
+        .iter()
+        .map(|app| {
+            vec![
+                app.client_id.clone(),
+                app.name.clone(),
+                app.last_hour.sent.to_string(),
+                app.last_hour.retried.to_string(),
+                app.last_hour.failed.to_string(),
+                app.last_day.sent.to_string(),
+                app.last_day.retried.to_string(),
+                app.last_day.failed.to_string(),
+                millis(app.last_day.latency_median_ms),
+                millis(app.last_day.latency_p99_ms),
+                app.consecutive_failures.to_string(),
+                if app.alerting { "yes" } else { "no" }.into(),
+                or_dash(app.last_error.as_deref()),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "CLIENT_ID",
+            "NAME",
+            "SENT_1H",
+            "RETRIED_1H",
+            "FAILED_1H",
+            "SENT_24H",
+            "RETRIED_24H",
+            "FAILED_24H",
+            "P50_24H",
+            "P99_24H",
+            "FAILING_RUN",
+            "ALERT",
+            "LAST_ERROR",
+        ],
+        &rows,
+    );
+    println!(
+        "An application alerts after {} failed attempts in a row.",
+        list.alert_consecutive_failures
+    );
+}
+
+fn show_health(health: &DeliveryHealthBody) {
+    let window = |window: &WindowBody| {
+        format!(
+            "{} sent, {} retried, {} failed; latency median {}, p99 {} ({} measured)",
+            window.sent,
+            window.retried,
+            window.failed,
+            millis(window.latency_median_ms),
+            millis(window.latency_p99_ms),
+            window.latency_samples
+        )
+    };
+    output::fields(&[
+        ("client_id", health.client_id.clone()),
+        ("name", health.name.clone()),
+        ("uri", or_dash(health.back_channel_logout_uri.as_deref())),
+        ("last_hour", window(&health.last_hour)),
+        ("last_day", window(&health.last_day)),
+        (
+            "consecutive_failures",
+            health.consecutive_failures.to_string(),
+        ),
+        ("alerting", health.alerting.to_string()),
+        ("last_error", or_dash(health.last_error.as_deref())),
+        ("last_error_at", or_dash(health.last_error_at.as_deref())),
+        ("last_sent_at", or_dash(health.last_sent_at.as_deref())),
+    ]);
 }
 
 fn show(delivery: &DeliveryBody) {

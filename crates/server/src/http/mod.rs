@@ -30,8 +30,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Slows down repeated sign-in failures.
     pub throttle: Arc<oidc::LoginThrottle>,
-    /// Back-channel delivery counters, for `/metrics`.
-    pub metrics: Arc<notify::back_channel::Metrics>,
+    /// What `/metrics` serves (the back-channel notifier's series included).
+    pub metrics: Arc<crate::metrics::ServerMetrics>,
     /// The stored back-channel deliveries, as the notifier sees them.
     pub deliveries: Arc<notify::back_channel::DomainDeliveries>,
     /// Wakes the "sign out everyone" worker when an operation starts.
@@ -48,6 +48,8 @@ pub struct Settings {
     /// How long the end-session response may wait for the session's back-channel deliveries
     /// (zero: do not wait).
     pub end_session_wait: std::time::Duration,
+    /// Failed delivery attempts in a row at which an application counts as alerting.
+    pub alert_consecutive_failures: u32,
 }
 
 /// The whole application, without a socket (tests and `serve` both use it).
@@ -62,6 +64,12 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers::add,
+        ))
+        // Added with `layer`, so it runs per route, after routing, where the matched route's
+        // template is known.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

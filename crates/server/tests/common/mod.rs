@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod exposition;
 pub mod process;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ pub mod applications;
 mod auth;
 mod body;
 pub mod deliveries;
+pub mod delivery_health;
 pub mod features;
 mod openapi;
 pub mod sessions;
@@ -36,6 +37,7 @@ fn routes() -> OpenApiRouter<AppState> {
             .merge(sessions::router())
             .merge(sign_out::router())
             .merge(deliveries::router())
+            .merge(delivery_health::router())
             .merge(admin_tokens::router())
             .merge(features::router()),
     )

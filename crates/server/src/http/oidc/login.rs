@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use super::session::{SESSION_COOKIE, cookie};
 use super::{Issuer, page};
 use crate::http::AppState;
+use crate::metrics::SignIn;
 
 /// The CSRF cookie's name (double-submit: the form must carry the same value).
 const CSRF_COOKIE: &str = "portcullis_csrf";
@@ -183,6 +184,7 @@ pub async fn submit(
     };
     let Some(user) = user else {
         state.throttle.failed(&login);
+        state.metrics.sign_in(SignIn::Failed);
         let name = application_name(&state, &issuer, &form.return_to).await;
         let mut response = page::login(
             &name,
@@ -210,6 +212,7 @@ pub async fn submit(
         .await;
     match created {
         Ok((_, secret)) => {
+            state.metrics.sign_in(SignIn::Succeeded);
             let jar = jar
                 .add(cookie(&state, SESSION_COOKIE, secret))
                 .remove(CSRF_COOKIE);

@@ -16,6 +16,7 @@ use protocol::{ErrorCode, OAuthError};
 
 use super::{Issuer, client};
 use crate::http::AppState;
+use crate::metrics::GrantType;
 
 /// An RFC 6749 §5.2 error; 401 with a Basic challenge when the client used that scheme.
 pub fn oauth_error(error: &OAuthError, basic_challenge: bool) -> Response {
@@ -133,6 +134,10 @@ async fn exchange(
         }
         other => server_error(other),
     };
+    let grant_type = match &request.grant {
+        GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+        GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+    };
     let (issued, scope, nonce) = match &request.grant {
         GrantRequest::AuthorizationCode {
             code,
@@ -192,6 +197,7 @@ async fn exchange(
     response.refresh_token = issued.refresh_token;
     response.id_token = id_token;
     response.scope = Some(scope);
+    state.metrics.tokens_issued(grant_type);
     Ok(response)
 }
 

@@ -885,7 +885,10 @@ mod grants {
         let id = operation.started.operation_id.as_str();
         let progress = domain.sign_out_progress(&instance, id).await.unwrap();
         let first_chunk = progress.operation.ended;
-        assert!(first_chunk > 0 && first_chunk < SESSIONS as u64, "{first_chunk}");
+        assert!(
+            first_chunk > 0 && first_chunk < SESSIONS as u64,
+            "{first_chunk}"
+        );
         assert!(progress.operation.running());
         drop(domain);
         let domain = Domain::new(

@@ -1329,6 +1329,25 @@ async fn failed_deliveries_are_redelivered_with_fresh_tokens_and_every_attempt_i
         let (status, body) = admin_call(&browser, reqwest::Method::POST, &path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
+    // Another instance's admin cannot reach this instance's deliveries.
+    let other = notify::back_channel::DomainDeliveries::new(server.domain());
+    let elsewhere = other
+        .redeliver(
+            "another-instance",
+            "someone",
+            &notify::back_channel::Redeliver::One {
+                session_id: sid.clone(),
+                client_id: refusing.clone(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(
+            elsewhere,
+            Err(notify::back_channel::RedeliveryError::NotFound(_))
+        ),
+        "{elsewhere:?}"
+    );
     assert!(receiver.received.try_recv().is_err(), "nothing was sent");
 
     // The refused one again: a fresh token, and it is delivered this time.

@@ -237,9 +237,55 @@ async fn an_app_and_a_user_made_with_the_cli_are_seen_by_the_api() {
     let shown = cli.run(&["app", "show", &client_id]).await;
     assert!(shown.ok().contains("https://app.example.com/cb2"));
     assert!(!shown.stdout.contains(&secret));
+    // An update changes what was given and keeps the rest.
+    let updated = cli
+        .run(&[
+            "app",
+            "update",
+            &client_id,
+            "--name",
+            "Web app v2",
+            "--back-channel-logout-uri",
+            "https://app.example.com/bc",
+            "--back-channel-logout-session-required",
+            "true",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(updated["name"], "Web app v2");
+    assert_eq!(
+        updated["back_channel_logout_uri"],
+        "https://app.example.com/bc"
+    );
+    assert_eq!(updated["back_channel_logout_session_required"], true);
+    assert!(
+        updated["redirect_uris"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|uri| uri == "https://app.example.com/cb2"),
+        "kept: {updated}"
+    );
+    let cleared = cli
+        .run(&[
+            "app",
+            "update",
+            &client_id,
+            "--no-back-channel-logout",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(cleared["back_channel_logout_uri"], Value::Null);
+    assert_eq!(cleared["name"], "Web app v2");
+    let refused = cli
+        .run(&["app", "update", &client_id, "--redirect-uri", "not a uri"])
+        .await;
+    assert!(refused.error().contains("redirect_uris"), "{refused:?}");
     let listed = cli.run(&["app", "list"]).await;
     assert!(listed.ok().starts_with("CLIENT_ID"), "{listed:?}");
-    assert!(listed.stdout.contains("Web app") && listed.stdout.contains("SPA"));
+    assert!(listed.stdout.contains("Web app v2") && listed.stdout.contains("SPA"));
     assert!(!listed.stdout.contains(&other_secret));
 
     let renewed = cli
@@ -500,6 +546,42 @@ async fn everyone_is_signed_out_and_deliveries_are_seen_with_the_cli() {
         unknown.error().contains("no back-channel delivery"),
         "{unknown:?}"
     );
+    // Feature flags: set, seen in force, reset to the system value.
+    let set = cli
+        .run(&[
+            "features",
+            "set",
+            "end_sessions_on_credential_change",
+            "off",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(set["effective"], false, "{set}");
+    let listed = cli.run(&["features", "list"]).await;
+    let line = listed
+        .ok()
+        .lines()
+        .find(|line| line.starts_with("end_sessions_on_credential_change"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["end_sessions_on_credential_change", "off", "on", "off"]
+    );
+    let reset = cli
+        .run(&[
+            "features",
+            "reset",
+            "end_sessions_on_credential_change",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(reset["instance"], serde_json::Value::Null);
+    assert_eq!(reset["effective"], true);
+    let unknown = cli.run(&["features", "set", "warp_drive", "on"]).await;
+    assert!(unknown.error().contains("known features"), "{unknown:?}");
     let bad_state = cli.run(&["delivery", "list", "--state", "lost"]).await;
     assert!(bad_state.error().contains("unknown state"), "{bad_state:?}");
     server.stop().await.unwrap();

@@ -10,6 +10,61 @@ use crate::http::admin::applications::{
     ApplicationBody, ApplicationList, CreatedApplication, NewClientSecret,
 };
 
+/// Settings `app create` and `app update` both take; each one given is sent, the others are
+/// left to the server's default (create) or as they are (update).
+#[derive(Debug, Args)]
+pub struct Settings {
+    /// Token endpoint authentication (on create: client_secret_basic, or none when --public).
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "none"])]
+    auth_method: Option<String>,
+    /// ID token signing algorithm (on create: RS256 unless given).
+    #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
+    alg: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long)]
+    access_token_lifetime: Option<u32>,
+    /// ID token lifetime in seconds.
+    #[arg(long)]
+    id_token_lifetime: Option<u32>,
+    /// Refresh token lifetime in seconds.
+    #[arg(long)]
+    refresh_token_lifetime: Option<u32>,
+    /// Where back-channel logout tokens are POSTed.
+    #[arg(long)]
+    back_channel_logout_uri: Option<String>,
+}
+
+impl Settings {
+    /// Writes the given settings into `body` under the API's field names.
+    fn apply(self, body: &mut Map<String, Value>) {
+        let given = [
+            ("auth_method", self.auth_method.map(Value::from)),
+            ("id_token_signing_alg", self.alg.map(Value::from)),
+            (
+                "access_token_lifetime_secs",
+                self.access_token_lifetime.map(Value::from),
+            ),
+            (
+                "id_token_lifetime_secs",
+                self.id_token_lifetime.map(Value::from),
+            ),
+            (
+                "refresh_token_lifetime_secs",
+                self.refresh_token_lifetime.map(Value::from),
+            ),
+            (
+                "back_channel_logout_uri",
+                self.back_channel_logout_uri.map(Value::from),
+            ),
+        ];
+        for (field, value) in given {
+            if let Some(value) = value {
+                body.insert(field.into(), value);
+            }
+        }
+    }
+}
+
 /// The flags of `app create`.
 #[derive(Debug, Args)]
 pub struct CreateApp {
@@ -25,30 +80,44 @@ pub struct CreateApp {
     /// A public client (browser or native app; PKCE, no secret).
     #[arg(long)]
     public: bool,
-    /// Token endpoint authentication (default: client_secret_basic, or none when --public).
-    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "none"])]
-    auth_method: Option<String>,
-    /// ID token signing algorithm (default RS256).
-    #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
-    alg: Option<String>,
     /// An allowed grant (repeat; default: authorization_code and refresh_token).
     #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token"])]
     grant_types: Vec<String>,
-    /// Access token lifetime in seconds.
-    #[arg(long)]
-    access_token_lifetime: Option<u32>,
-    /// ID token lifetime in seconds.
-    #[arg(long)]
-    id_token_lifetime: Option<u32>,
-    /// Refresh token lifetime in seconds.
-    #[arg(long)]
-    refresh_token_lifetime: Option<u32>,
-    /// Where back-channel logout tokens are POSTed.
-    #[arg(long)]
-    back_channel_logout_uri: Option<String>,
+    #[command(flatten)]
+    settings: Settings,
     /// Require `sid` in logout tokens.
     #[arg(long, requires = "back_channel_logout_uri")]
     back_channel_logout_session_required: bool,
+}
+
+/// The flags of `app update`: each given one replaces that setting; the rest stay as they are.
+#[derive(Debug, Args)]
+pub struct UpdateApp {
+    /// The application's client_id.
+    client_id: String,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// A redirect URI (repeat for several; replaces the list).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeat for several; replaces the list).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Remove every post-logout redirect URI.
+    #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+    no_post_logout_redirect_uris: bool,
+    /// An allowed grant (repeat; replaces the list).
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token"])]
+    grant_types: Vec<String>,
+    #[command(flatten)]
+    settings: Settings,
+    /// Stop back-channel logout for this application.
+    #[arg(long, conflicts_with = "back_channel_logout_uri")]
+    no_back_channel_logout: bool,
+    /// Whether logout tokens must carry `sid` (`true` or `false`).
+    #[arg(long)]
+    back_channel_logout_session_required: Option<bool>,
 }
 
 /// Application subcommands.
@@ -65,6 +134,8 @@ pub enum AppCommand {
         #[arg(long)]
         after: Option<String>,
     },
+    /// Change settings of an application; only the given flags change.
+    Update(UpdateApp),
     /// Show one application.
     Show {
         /// The application's client_id.
@@ -133,6 +204,28 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
                 }
             }
         }
+        AppCommand::Update(update) => {
+            let current = client
+                .get(&["applications", &update.client_id], &[])
+                .await?;
+            let client_id = update.client_id.clone();
+            let current: ApplicationBody = current.parse()?;
+            let body = update_body(serde_json::to_value(&current.config)?, update);
+            let answer = client
+                .send(
+                    reqwest::Method::PUT,
+                    &["applications", &client_id],
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            if json {
+                output::json(&answer.body);
+            } else {
+                println!("Updated application {client_id}.");
+                output::fields(&rows(&answer.parse()?));
+            }
+        }
         AppCommand::Show { client_id } => {
             let answer = client.get(&["applications", &client_id], &[]).await?;
             if json {
@@ -175,13 +268,8 @@ fn create_body(command: CreateApp) -> Value {
         redirect_uris,
         post_logout_redirect_uris,
         public,
-        auth_method,
-        alg,
         grant_types,
-        access_token_lifetime,
-        id_token_lifetime,
-        refresh_token_lifetime,
-        back_channel_logout_uri,
+        settings,
         back_channel_logout_session_required,
     } = command;
     let mut body = Map::new();
@@ -198,30 +286,57 @@ fn create_body(command: CreateApp) -> Value {
     if !grant_types.is_empty() {
         body.insert("grant_types".into(), json!(grant_types));
     }
-    let optional = [
-        ("auth_method", auth_method.map(Value::from)),
-        ("id_token_signing_alg", alg.map(Value::from)),
-        (
-            "access_token_lifetime_secs",
-            access_token_lifetime.map(Value::from),
-        ),
-        ("id_token_lifetime_secs", id_token_lifetime.map(Value::from)),
-        (
-            "refresh_token_lifetime_secs",
-            refresh_token_lifetime.map(Value::from),
-        ),
-        (
-            "back_channel_logout_uri",
-            back_channel_logout_uri.map(Value::from),
-        ),
-    ];
-    for (name, value) in optional {
-        if let Some(value) = value {
-            body.insert(name.into(), value);
-        }
-    }
+    settings.apply(&mut body);
     if back_channel_logout_session_required {
         body.insert("back_channel_logout_session_required".into(), json!(true));
+    }
+    Value::Object(body)
+}
+
+/// The `PUT /applications/{client_id}` body: the current settings with the given flags laid
+/// over them (the API replaces every setting, so none may be left out).
+fn update_body(current: Value, update: UpdateApp) -> Value {
+    let UpdateApp {
+        client_id: _,
+        name,
+        redirect_uris,
+        post_logout_redirect_uris,
+        no_post_logout_redirect_uris,
+        grant_types,
+        settings,
+        no_back_channel_logout,
+        back_channel_logout_session_required,
+    } = update;
+    let mut body = match current {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let lists = [
+        ("redirect_uris", redirect_uris),
+        ("post_logout_redirect_uris", post_logout_redirect_uris),
+        ("grant_types", grant_types),
+    ];
+    for (field, values) in lists {
+        if !values.is_empty() {
+            body.insert(field.into(), json!(values));
+        }
+    }
+    if no_post_logout_redirect_uris {
+        body.insert("post_logout_redirect_uris".into(), json!([]));
+    }
+    settings.apply(&mut body);
+    if let Some(name) = name {
+        body.insert("name".into(), json!(name));
+    }
+    if let Some(required) = back_channel_logout_session_required {
+        body.insert(
+            "back_channel_logout_session_required".into(),
+            json!(required),
+        );
+    }
+    if no_back_channel_logout {
+        body.insert("back_channel_logout_uri".into(), Value::Null);
+        body.insert("back_channel_logout_session_required".into(), json!(false));
     }
     Value::Object(body)
 }

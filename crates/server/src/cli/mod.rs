@@ -1,4 +1,4 @@
-//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`, `delivery`, `token`): thin clients of
+//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`, `delivery`, `features`, `token`): thin clients of
 //! the admin HTTP API. They parse flags, send one request, and print the answer for a human or,
 //! with `--json`, as the API returned it. They never open the store themselves, so they work
 //! against any running server, local or remote, and go through the same checks as any client.
@@ -6,6 +6,7 @@
 mod apps;
 mod client;
 mod deliveries;
+mod features;
 mod output;
 mod secret;
 mod sessions;
@@ -68,6 +69,9 @@ pub enum AdminCommand {
     /// See and re-send back-channel logout deliveries.
     #[command(subcommand)]
     Delivery(deliveries::DeliveryCommand),
+    /// See and set the instance's feature flags.
+    #[command(subcommand)]
+    Features(features::FeatureCommand),
     /// Manage admin tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
@@ -83,6 +87,7 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         AdminCommand::Session(command) => sessions::run(&client, json, command).await,
         AdminCommand::SignOutEveryone(args) => sign_out::run(&client, json, args).await,
         AdminCommand::Delivery(command) => deliveries::run(&client, json, command).await,
+        AdminCommand::Features(command) => features::run(&client, json, command).await,
         AdminCommand::Token(command) => tokens::run(&client, json, command).await,
     }
 }

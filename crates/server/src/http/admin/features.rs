@@ -21,10 +21,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A feature as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FeatureBody {
     /// The feature's name.
-    pub name: &'static str,
+    pub name: String,
     /// The system value, from configuration.
     pub system: bool,
     /// The instance value, if set.
@@ -36,7 +36,7 @@ pub struct FeatureBody {
 impl From<FeatureState> for FeatureBody {
     fn from(state: FeatureState) -> Self {
         FeatureBody {
-            name: state.feature.name(),
+            name: state.feature.name().to_owned(),
             system: state.system,
             instance: state.instance,
             effective: state.effective,
@@ -45,7 +45,7 @@ impl From<FeatureState> for FeatureBody {
 }
 
 /// The body of `GET /admin/v1/features`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FeatureList {
     /// The instance the token administers.
     pub instance_id: String,

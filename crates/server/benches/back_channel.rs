@@ -13,13 +13,12 @@
 mod common;
 
 use common::flow::scale;
-use common::sessions::{Bench, receiver};
+use common::sessions::{Bench, back_channel_server, receiver};
 
 use std::time::{Duration, Instant};
 
 use domain::application::ApplicationView;
 use domain::{NewUser, Profile, TerminationReason};
-use server::{Config, RunningServer};
 use tokio::sync::mpsc;
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
@@ -73,17 +72,7 @@ async fn fan_out(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    server::allocator::keep_large_allocations_out_of_the_heap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".parse().unwrap();
-    config.admin.initial_token = Some(TOKEN.into());
-    config.database.data_dir = dir.path().join("data");
-    config.features.back_channel_logout = true;
-    config.back_channel.concurrency = 128;
-    config.log.level = "error".into();
-    server::telemetry::init(&config.log);
-    let server = RunningServer::start(config).await.unwrap();
+    let (server, _dir) = back_channel_server(TOKEN).await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
     let password = "correct horse battery".to_owned();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::flow::{CALLBACK, Client, drive, form, scale, sign_in};
+use common::flow::{CALLBACK, Client, clients, drive, form, scale, sign_in};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,11 +21,7 @@ use server::{Config, RunningServer};
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 /// Concurrent clients: `BENCH_CLIENTS`, 16 unless set.
 fn concurrency() -> usize {
-    std::env::var("BENCH_CLIENTS")
-        .ok()
-        .and_then(|clients| clients.parse().ok())
-        .filter(|clients| *clients > 0)
-        .unwrap_or(16)
+    clients(16)
 }
 
 /// Runs `count` iterations with [`concurrency`] clients; returns (per second, p50, p99).

@@ -16,21 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::flow::{CALLBACK, Client, drive, form, scale, sign_in};
-use common::sessions::{Bench, receiver};
+use common::flow::{CALLBACK, Client, clients, drive, form, scale, sign_in};
+use common::sessions::{Bench, back_channel_server, receiver};
 use domain::{NewUser, Profile};
-use server::{Config, RunningServer};
 use tokio::sync::mpsc;
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
-
-fn clients() -> usize {
-    std::env::var("BENCH_CLIENTS")
-        .ok()
-        .and_then(|clients| clients.parse().ok())
-        .filter(|clients| *clients > 0)
-        .unwrap_or(8)
-}
 
 /// Starts the operation over HTTP, as an operator's CLI does.
 async fn start_operation(http: &reqwest::Client, base: &str) {
@@ -63,17 +54,7 @@ async fn receive_all(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    server::allocator::keep_large_allocations_out_of_the_heap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".parse().unwrap();
-    config.admin.initial_token = Some(TOKEN.into());
-    config.database.data_dir = dir.path().join("data");
-    config.features.back_channel_logout = true;
-    config.back_channel.concurrency = 128;
-    config.log.level = "error".into();
-    server::telemetry::init(&config.log);
-    let server = RunningServer::start(config).await.unwrap();
+    let (server, _dir) = back_channel_server(TOKEN).await;
     let base = format!("http://{}", server.local_addr);
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
@@ -169,7 +150,7 @@ async fn main() {
     // 2. While the code flow runs.
     bench.sessions_with(&app, sessions).await;
     let cookie = sign_in(&http, &base, &client.authorize).await;
-    let clients = clients();
+    let clients = clients(8);
     drive(&http, &base, &cookie, client.clone(), clients, |done| {
         done < 25
     })

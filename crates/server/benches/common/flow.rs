@@ -16,6 +16,15 @@ pub fn scale() -> f64 {
         .unwrap_or(1.0)
 }
 
+/// Concurrent code-flow clients: `BENCH_CLIENTS`, or `default` when unset.
+pub fn clients(default: usize) -> usize {
+    std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|clients| clients.parse().ok())
+        .filter(|clients| *clients > 0)
+        .unwrap_or(default)
+}
+
 /// A form body.
 pub fn form(pairs: &[(&str, &str)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());

@@ -61,6 +61,23 @@ pub fn app_config(name: &str, alg: &str, uri: &str) -> OidcConfig {
     .unwrap()
 }
 
+/// A server in this process on a fresh SQLite store in a temporary directory (dropped with
+/// the returned guard), with back-channel logout on, 128 deliveries in flight, and `token` as
+/// its first admin token.
+pub async fn back_channel_server(token: &str) -> (server::RunningServer, tempfile::TempDir) {
+    server::allocator::keep_large_allocations_out_of_the_heap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = server::Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(token.into());
+    config.database.data_dir = dir.path().join("data");
+    config.features.back_channel_logout = true;
+    config.back_channel.concurrency = 128;
+    config.log.level = "error".into();
+    server::telemetry::init(&config.log);
+    (server::RunningServer::start(config).await.unwrap(), dir)
+}
+
 /// Makes sessions in one instance for one user.
 #[derive(Clone)]
 pub struct Bench {

@@ -1,4 +1,5 @@
-//! The admin console at `/console` against the real server on a random port: signing in with
+//! The admin console at `/console` against the real server on a random port, on SQLite and on
+//! PostgreSQL: signing in with
 //! an admin token, the session cookie, the checks every request makes (a revoked
 //! token ends the session), CSRF on every form, the overview; and once in a real headless
 //! browser, with the keyboard.
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use common::browser::HeadlessBrowser;
 use common::{Browser, TOKEN, config, form, hidden_field, location, oidc_config};
+use eventstore::testing::Harness;
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use reqwest::StatusCode;
@@ -16,9 +18,19 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, SET_COOKIE};
 use serde_json::json;
 use server::RunningServer;
 
+eventstore::on_both_backends!(
+    the_sign_in_page_asks_for_an_admin_token,
+    a_wrong_token_gets_the_form_again_and_no_session,
+    a_sign_in_without_the_forms_csrf_token_is_refused,
+    the_right_token_signs_in_and_shows_the_overview,
+    without_a_session_the_console_sends_to_sign_in,
+    signing_out_needs_the_csrf_token_and_ends_the_session,
+    a_revoked_token_ends_its_console_session,
+);
+
 const COOKIE: &str = "portcullis_console";
 
-async fn start(h: &eventstore::testing::Harness) -> RunningServer {
+async fn start(h: &Harness) -> RunningServer {
     RunningServer::start(config(h)).await.unwrap()
 }
 
@@ -60,9 +72,7 @@ fn assert_to_sign_in(response: &reqwest::Response) {
 
 /// The sign-in page is a form with a password-type "Admin token" field, under the pages'
 /// Content-Security-Policy, and has no inline script or style.
-#[tokio::test]
-async fn the_sign_in_page_asks_for_an_admin_token() {
-    let h = eventstore::testing::sqlite().await;
+async fn the_sign_in_page_asks_for_an_admin_token(h: Harness) {
     let server = start(&h).await;
     let mut browser = Browser::new(&server);
 
@@ -90,9 +100,7 @@ async fn the_sign_in_page_asks_for_an_admin_token() {
 
 /// A wrong token gets the form again with 401, the field named in the error, the typed
 /// token not echoed back, and no session cookie.
-#[tokio::test]
-async fn a_wrong_token_gets_the_form_again_and_no_session() {
-    let h = eventstore::testing::sqlite().await;
+async fn a_wrong_token_gets_the_form_again_and_no_session(h: Harness) {
     let server = start(&h).await;
     let mut browser = Browser::new(&server);
 
@@ -111,9 +119,7 @@ async fn a_wrong_token_gets_the_form_again_and_no_session() {
 
 /// A sign-in form posted without the form's CSRF token (as another site would) signs nobody
 /// in, even with the right token.
-#[tokio::test]
-async fn a_sign_in_without_the_forms_csrf_token_is_refused() {
-    let h = eventstore::testing::sqlite().await;
+async fn a_sign_in_without_the_forms_csrf_token_is_refused(h: Harness) {
     let server = start(&h).await;
     let mut browser = Browser::new(&server);
 
@@ -128,9 +134,7 @@ async fn a_sign_in_without_the_forms_csrf_token_is_refused() {
 /// The right token: 303 to the overview with an HttpOnly, SameSite=Strict cookie for
 /// `/console` only (not Secure over http); the overview shows the instance's figures and
 /// the delivery health of its applications, escaped.
-#[tokio::test]
-async fn the_right_token_signs_in_and_shows_the_overview() {
-    let h = eventstore::testing::sqlite().await;
+async fn the_right_token_signs_in_and_shows_the_overview(h: Harness) {
     let server = start(&h).await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
@@ -175,9 +179,7 @@ async fn the_right_token_signs_in_and_shows_the_overview() {
 
 /// Without a console session, or with an unknown one, every console page redirects to
 /// sign-in and shows nothing.
-#[tokio::test]
-async fn without_a_session_the_console_sends_to_sign_in() {
-    let h = eventstore::testing::sqlite().await;
+async fn without_a_session_the_console_sends_to_sign_in(h: Harness) {
     let server = start(&h).await;
     let mut browser = Browser::new(&server);
 
@@ -197,9 +199,7 @@ async fn without_a_session_the_console_sends_to_sign_in() {
 
 /// Signing out takes the session's CSRF token: without it or with another, 403 and the
 /// session stays; with it the session is gone, also for a copy of the cookie.
-#[tokio::test]
-async fn signing_out_needs_the_csrf_token_and_ends_the_session() {
-    let h = eventstore::testing::sqlite().await;
+async fn signing_out_needs_the_csrf_token_and_ends_the_session(h: Harness) {
     let server = start(&h).await;
     let mut browser = Browser::new(&server);
     let csrf = signed_in(&mut browser, TOKEN).await;
@@ -228,9 +228,7 @@ async fn signing_out_needs_the_csrf_token_and_ends_the_session() {
 
 /// Revoking the admin token a console session signed in with ends that session at its next
 /// request.
-#[tokio::test]
-async fn a_revoked_token_ends_its_console_session() {
-    let h = eventstore::testing::sqlite().await;
+async fn a_revoked_token_ends_its_console_session(h: Harness) {
     let server = start(&h).await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();

@@ -1,8 +1,7 @@
 //! The admin console at `/console` against the real server on a random port, on SQLite and on
-//! PostgreSQL: signing in with
-//! an admin token, the session cookie, the checks every request makes (a revoked
-//! token ends the session), CSRF on every form, the overview; and once in a real headless
-//! browser, with the keyboard.
+//! PostgreSQL: signing in with an admin token, the session cookie, the checks every request
+//! makes (a revoked token ends the session), CSRF on every form, the overview; and once in a
+//! real headless browser, with the keyboard.
 
 mod common;
 

@@ -25,6 +25,8 @@ eventstore::on_both_backends!(
     without_a_session_the_console_sends_to_sign_in,
     signing_out_needs_the_csrf_token_and_ends_the_session,
     a_revoked_token_ends_its_console_session,
+    signing_in_again_replaces_the_session,
+    over_https_the_console_cookie_is_secure,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -176,6 +178,32 @@ async fn the_right_token_signs_in_and_shows_the_overview(h: Harness) {
     server.stop().await.unwrap();
 }
 
+/// When the issuer is https, the console's cookies are Secure (and its pages get HSTS).
+async fn over_https_the_console_cookie_is_secure(h: Harness) {
+    let mut config = config(&h);
+    config.server.external_url = "https://id.example.com".into();
+    let server = RunningServer::start(config).await.unwrap();
+    let mut browser = Browser::new(&server);
+
+    let page = browser.get("/console/sign-in").await;
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let csrf_cookie = set_cookie(&page, "portcullis_console_csrf").expect("a CSRF cookie");
+    assert!(
+        csrf_cookie
+            .split(';')
+            .any(|attribute| attribute.trim() == "Secure")
+    );
+    let response = sign_in(&mut browser, TOKEN).await;
+    let cookie = set_cookie(&response, COOKIE).expect("a console cookie");
+    assert!(
+        cookie
+            .split(';')
+            .any(|attribute| attribute.trim() == "Secure"),
+        "{cookie}"
+    );
+    server.stop().await.unwrap();
+}
+
 /// Without a console session, or with an unknown one, every console page redirects to
 /// sign-in and shows nothing.
 async fn without_a_session_the_console_sends_to_sign_in(h: Harness) {
@@ -221,6 +249,21 @@ async fn signing_out_needs_the_csrf_token_and_ends_the_session(h: Harness) {
         "the cookie is cleared"
     );
     browser.cookies.insert(COOKIE.into(), session);
+    assert_to_sign_in(&browser.get("/console").await);
+    server.stop().await.unwrap();
+}
+
+/// Signing in again in the same browser replaces its console session: the old id no longer
+/// works.
+async fn signing_in_again_replaces_the_session(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+    signed_in(&mut browser, TOKEN).await;
+    let first = browser.cookies[COOKIE].clone();
+    signed_in(&mut browser, TOKEN).await;
+    assert_ne!(browser.cookies[COOKIE], first);
+
+    browser.cookies.insert(COOKIE.into(), first);
     assert_to_sign_in(&browser.get("/console").await);
     server.stop().await.unwrap();
 }

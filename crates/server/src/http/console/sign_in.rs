@@ -101,6 +101,11 @@ pub async fn submit(
         token_id = %principal.token_id,
         "console sign-in"
     );
+    // A new sign-in in the same browser replaces its session rather than leaving the old
+    // one to idle out.
+    if let Some(previous) = jar.get(COOKIE) {
+        state.console.remove(previous.value());
+    }
     let id = state.console.create(token.to_owned(), principal);
     let jar = jar
         .remove(Cookie::build(CSRF_COOKIE).path(PREFIX))

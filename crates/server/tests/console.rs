@@ -308,6 +308,14 @@ async fn an_admin_signs_in_and_out_with_the_keyboard() {
     let h = eventstore::testing::sqlite().await;
     let server = start(&h).await;
     let base = format!("http://{}", server.local_addr);
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let settings = oidc_config(json!({
+        "name": "Notes",
+        "redirect_uris": ["https://app.example.com/callback"],
+        "back_channel_logout_uri": "https://app.example.com/logout",
+    }));
+    domain.add_application(&admin, settings).await.unwrap();
 
     browser
         .goto(&format!("{base}/console/sign-in"))
@@ -345,6 +353,20 @@ async fn an_admin_signs_in_and_out_with_the_keyboard() {
         browser.tab_to("form.sign-out button", 10).await,
         "{what}: Tab never reached Sign out"
     );
+    let outline = browser
+        .execute(
+            "const style = getComputedStyle(document.activeElement); \
+             return [style.outlineStyle, style.outlineWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outline, json!(["solid", "3px"]), "{what}: focus ring");
+    let row = browser
+        .find(Locator::Css("tbody th[scope=row]"))
+        .await
+        .unwrap();
+    assert_eq!(row.text().await.unwrap(), "Notes", "{what}");
     browser.press(Key::Enter).await;
     wait_for_url(&browser, &format!("{base}/console/sign-in")).await;
     browser.screenshot("console-signed-out").await;

@@ -1350,7 +1350,8 @@ mod grants {
     }
 
     /// Outcomes recorded for an application show in its health: the counts of the windows,
-    /// the run of failed attempts since the last acknowledged one, the last error; another
+    /// the run of failed attempts since the last acknowledged one, the last error, and the
+    /// instance's live sessions and deliveries by outcome (the console's figures); another
     /// instance sees none of it. The observer hears of every session started and ended.
     async fn delivery_health_follows_the_recorded_outcomes(h: Harness) {
         use domain::session_logout::{
@@ -1384,6 +1385,20 @@ mod grants {
             tokens_for(&domain, &session, &app).await;
             sessions.push(session.session_id);
         }
+        let counts = |sent, failed, pending| domain::session_logout::DeliveryCounts {
+            sent,
+            failed,
+            pending,
+        };
+        assert_eq!(
+            domain.live_sessions_of_instance(&instance).await.unwrap(),
+            3
+        );
+        assert_eq!(
+            domain.delivery_counts_of_instance(&instance).await.unwrap(),
+            counts(0, 0, 0),
+            "a live session's registration has nothing to send"
+        );
         domain
             .sign_out_user(
                 &instance,
@@ -1457,6 +1472,15 @@ mod grants {
         assert_eq!(app_health.consecutive_failures, 2, "since the one sent");
         assert_eq!(app_health.last_error.as_deref(), Some("connection refused"));
         assert!(app_health.last_error_at.is_some() && app_health.last_sent_at.is_some());
+        assert_eq!(
+            domain.live_sessions_of_instance(&instance).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            domain.delivery_counts_of_instance(&instance).await.unwrap(),
+            counts(1, 1, 1),
+            "one sent, one given up, one waiting for a retry"
+        );
 
         // A delivery acknowledged ends the run; the last error stays to be read.
         record(&sessions[2], sent()).await;
@@ -1487,6 +1511,20 @@ mod grants {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+        assert_eq!(
+            domain
+                .delivery_counts_of_instance(&other.instance_id)
+                .await
+                .unwrap(),
+            counts(0, 0, 0)
+        );
+        assert_eq!(
+            domain
+                .live_sessions_of_instance(&other.instance_id)
+                .await
+                .unwrap(),
+            0
         );
         assert_eq!(domain.live_sessions().await.unwrap(), 0);
     }

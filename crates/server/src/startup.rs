@@ -187,6 +187,7 @@ impl RunningServer {
             metrics,
             deliveries,
             sign_out_wake,
+            console: Arc::default(),
         });
         let mut stop = stopped;
         let serve = tokio::spawn(async move {

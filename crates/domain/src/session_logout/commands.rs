@@ -11,8 +11,8 @@ use crate::features::Feature;
 use crate::grant::CodeIssued;
 use crate::service::{Domain, retry_on_conflict};
 use crate::session_logout::{
-    BackChannelRegistered, DeliveryCursor, DeliveryFilter, DeliveryView, Registration,
-    SessionLogout, SessionLogoutEvent,
+    BackChannelRegistered, DeliveryCounts, DeliveryCursor, DeliveryFilter, DeliveryView,
+    Registration, SessionLogout, SessionLogoutEvent,
 };
 
 impl Domain {
@@ -134,6 +134,14 @@ impl Domain {
         limit: u32,
     ) -> Result<Vec<DeliveryView>, DomainError> {
         DeliveryView::list(self.store.as_ref(), instance_id, filter, cursor, limit).await
+    }
+
+    /// How many of an instance's deliveries were sent, failed, or are still to be sent.
+    pub async fn delivery_counts_of_instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<DeliveryCounts, DomainError> {
+        DeliveryView::counts_of_instance(self.store.as_ref(), instance_id).await
     }
 
     /// The back-channel registrations of several sessions of one instance (one read), in

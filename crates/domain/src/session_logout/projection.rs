@@ -691,6 +691,32 @@ impl DeliveryView {
         Ok(counts)
     }
 
+    /// Counts an instance's deliveries by outcome, in one grouped query (nothing is loaded):
+    /// sent, failed, and due (to be sent, in flight or waiting for a retry). Registrations of
+    /// live sessions have nothing to send and are not counted.
+    pub async fn counts_of_instance(
+        store: &dyn EventStore,
+        instance_id: &str,
+    ) -> Result<DeliveryCounts, DomainError> {
+        let rows = store
+            .query(
+                "SELECT state, COUNT(*) FROM back_channel_deliveries WHERE instance_id = $1 GROUP BY state",
+                &[instance_id.into()],
+            )
+            .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in &rows {
+            let count = u64::try_from(row.int(1)?).unwrap_or(0);
+            match DeliveryStage::from_label(row.text(0)?)? {
+                DeliveryStage::Sent => counts.sent += count,
+                DeliveryStage::Failed => counts.failed += count,
+                DeliveryStage::Due => counts.pending += count,
+                DeliveryStage::Registered => {}
+            }
+        }
+        Ok(counts)
+    }
+
     /// An application's deliveries, newest first.
     pub async fn of_client(
         store: &dyn EventStore,

@@ -13,7 +13,7 @@ use super::AppState;
 /// Where the pages' style sheet is served.
 pub const STYLE_SHEET_PATH: &str = "/assets/page.css";
 
-/// The sign-in, sign-out, logout receipt and error pages' style: readable at 360 px and on a
+/// The sign-in, sign-out, logout receipt, error and console pages' style: readable at 360 px and on a
 /// large screen, with a visible focus ring (inputs, buttons, links) for keyboard use.
 const STYLE_SHEET: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;\
 display:flex;min-height:100vh;align-items:center;justify-content:center}\
@@ -29,7 +29,23 @@ button.secondary{background:#fff;color:#1f4fb5;border:1px solid #2a6df4}\
 ul.applications{padding-left:1.2rem}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}\
 a.continue{display:block;margin-top:1.2rem;padding:.6rem;border-radius:4px;background:#2a6df4;\
 color:#fff;text-align:center;text-decoration:none;font-size:1rem}\
-a.continue:hover{text-decoration:underline}a:focus{outline:3px solid #2a6df4;outline-offset:2px}\n";
+a.continue:hover{text-decoration:underline}a:focus{outline:3px solid #2a6df4;outline-offset:2px}\
+body.console{display:block;min-height:0}body.console main{box-sizing:border-box;\
+width:min(72rem,calc(100% - 2rem));margin:1.5rem auto}body.console main.narrow{width:min(26rem,90vw)}\
+header.console{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;\
+gap:.5rem;background:#1f2a44;padding:.4rem 1rem}header.console ul{list-style:none;margin:0;\
+padding:0;display:flex;flex-wrap:wrap;gap:.2rem}header.console a{display:block;color:#fff;\
+padding:.45rem .7rem;border-radius:4px;text-decoration:none}header.console a:hover{\
+text-decoration:underline}header.console a[aria-current=page]{background:#2a6df4}\
+header.console a:focus,header.console button:focus{outline:3px solid #ffbf47;outline-offset:1px}\
+form.sign-out button{margin:0;width:auto;padding:.4rem .9rem}\
+dl.figures{display:flex;flex-wrap:wrap;gap:1rem;margin:0}dl.figures div{flex:1 1 9rem;\
+border:1px solid #ccd;border-radius:6px;padding:.6rem .8rem}dl.figures dt{font-size:.85rem;\
+color:#444}dl.figures dd{margin:0;font-size:1.6rem;font-weight:600}\
+div.table{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}\
+caption{text-align:left;font-weight:600;padding:.4rem 0}th,td{text-align:left;\
+padding:.4rem .5rem;border-bottom:1px solid #dde}thead th{background:#eef0f5}\
+.alerting{color:#a00;font-weight:600}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

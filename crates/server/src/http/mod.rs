@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod console;
 pub mod error;
 mod health;
 mod metrics;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub deliveries: Arc<notify::back_channel::DomainDeliveries>,
     /// Wakes the "sign out everyone" worker when an operation starts.
     pub sign_out_wake: Arc<tokio::sync::Notify>,
+    /// The admin console's signed-in sessions (this process only).
+    pub console: Arc<console::ConsoleSessions>,
 }
 
 /// Run-time settings of the HTTP layer.
@@ -60,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .merge(assets::router())
         .merge(oidc::router())
         .merge(admin::router())
+        .merge(console::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

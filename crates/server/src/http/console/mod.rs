@@ -1,0 +1,37 @@
+//! The admin console at `/console` (issue 15): server-rendered pages for an instance's
+//! admins, signed in with an admin token. No scripts, no inline styles, nothing from another
+//! origin: the pages use the embedded style sheet (`crate::http::assets`) and the same
+//! Content-Security-Policy as every other page (`crate::http::security_headers`).
+//!
+//! A console session lives in this process' memory only ([`ConsoleSessions`]); the browser
+//! holds nothing but its random id. Every form that changes something carries the session's
+//! CSRF token.
+
+mod auth;
+mod overview;
+mod page;
+mod sessions;
+mod sign_in;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use sessions::ConsoleSessions;
+
+use super::AppState;
+
+/// Where the console lives.
+pub const PREFIX: &str = "/console";
+/// The sign-in page.
+pub const SIGN_IN_PATH: &str = "/console/sign-in";
+/// The sign-out form's target.
+pub const SIGN_OUT_PATH: &str = "/console/sign-out";
+
+/// The console's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(PREFIX, get(overview::show))
+        .route(SIGN_IN_PATH, get(sign_in::show).post(sign_in::submit))
+        .route(SIGN_OUT_PATH, axum::routing::post(sign_in::sign_out))
+        .route("/console/{*rest}", get(overview::not_built))
+}

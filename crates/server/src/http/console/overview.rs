@@ -1,0 +1,157 @@
+//! `GET /console`: the instance at a glance: live sessions, back-channel deliveries by
+//! outcome, and how deliveries to each application went lately. Every figure is a count
+//! query or the delivery-health read model; nothing is loaded row by row.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use domain::session_logout::{DeliveryCounts, DeliveryHealth};
+use domain::{AdminPrincipal, DomainError};
+use protocol::response::escape_html;
+
+use super::auth::ConsoleAdmin;
+use super::{PREFIX, page};
+use crate::http::AppState;
+
+/// Applications read per page while naming the ones in the health table.
+const PAGE: u32 = 500;
+
+/// One row of the health table.
+struct Row {
+    name: String,
+    health: DeliveryHealth,
+}
+
+/// Every application with a back-channel logout URI or with deliveries recorded, by client
+/// id, as the admin API's `/back-channel-health` lists them.
+async fn health_rows(state: &AppState, admin: &AdminPrincipal) -> Result<Vec<Row>, DomainError> {
+    let mut health = state
+        .domain
+        .delivery_health(&admin.instance_id, None)
+        .await?;
+    let mut rows = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = state
+            .domain
+            .applications(&admin.instance_id, &after, PAGE)
+            .await?;
+        for app in &page {
+            let recorded = health.remove(&app.client_id);
+            if recorded.is_none() && app.config.back_channel_logout_uri.is_none() {
+                continue;
+            }
+            rows.push(Row {
+                name: app.config.name.clone(),
+                health: recorded.unwrap_or_else(|| DeliveryHealth::unrecorded(&app.client_id)),
+            });
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => after = last.client_id.clone(),
+            _ => break,
+        }
+    }
+    Ok(rows)
+}
+
+fn figures(live: u64, counts: DeliveryCounts) -> String {
+    let figure = |id: &str, label: &str, value: u64| {
+        format!("<div><dt id=\"{id}\">{label}</dt><dd aria-labelledby=\"{id}\">{value}</dd></div>")
+    };
+    format!(
+        "<dl class=\"figures\">{}{}{}{}</dl>",
+        figure("live-sessions", "Live sessions", live),
+        figure("deliveries-sent", "Deliveries sent", counts.sent),
+        figure("deliveries-failed", "Deliveries failed", counts.failed),
+        figure("deliveries-pending", "Deliveries pending", counts.pending),
+    )
+}
+
+fn health_table(rows: &[Row], alert_after: u32) -> String {
+    if rows.is_empty() {
+        return "<p>No application has a back-channel logout URI.</p>".to_owned();
+    }
+    let body: String = rows
+        .iter()
+        .map(|row| {
+            let health = &row.health;
+            let alerting = health.consecutive_failures >= u64::from(alert_after);
+            let status = if alerting {
+                "<span class=\"alerting\">Alerting</span>"
+            } else {
+                "OK"
+            };
+            format!(
+                "<tr><th scope=\"row\">{name}</th><td>{hour_sent}</td><td>{hour_failed}</td>\
+                 <td>{day_sent}</td><td>{day_failed}</td><td>{in_a_row}</td><td>{status}</td>\
+                 <td>{last_error}</td></tr>",
+                name = escape_html(&row.name),
+                hour_sent = health.last_hour.sent,
+                hour_failed = health.last_hour.failed,
+                day_sent = health.last_day.sent,
+                day_failed = health.last_day.failed,
+                in_a_row = health.consecutive_failures,
+                last_error = escape_html(health.last_error.as_deref().unwrap_or("")),
+            )
+        })
+        .collect();
+    format!(
+        "<div class=\"table\"><table><caption>Back-channel logout deliveries per application\
+         </caption><thead><tr><th scope=\"col\">Application</th>\
+         <th scope=\"col\">Sent, last hour</th><th scope=\"col\">Failed, last hour</th>\
+         <th scope=\"col\">Sent, last day</th><th scope=\"col\">Failed, last day</th>\
+         <th scope=\"col\">Failed in a row</th><th scope=\"col\">Status</th>\
+         <th scope=\"col\">Last error</th></tr></thead><tbody>{body}</tbody></table></div>"
+    )
+}
+
+/// `GET /console`
+pub async fn show(State(state): State<AppState>, admin: ConsoleAdmin) -> Response {
+    let principal = &admin.session.principal;
+    let figures_and_rows = async {
+        let live = state
+            .domain
+            .live_sessions_of_instance(&principal.instance_id)
+            .await?;
+        let counts = state
+            .domain
+            .delivery_counts_of_instance(&principal.instance_id)
+            .await?;
+        let rows = health_rows(&state, principal).await?;
+        Ok::<_, DomainError>((live, counts, rows))
+    };
+    let (live, counts, rows) = match figures_and_rows.await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::error!(%error, "console overview failed");
+            return page::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            );
+        }
+    };
+    let body = format!(
+        "<h1>Overview</h1>{}<h2>Delivery health</h2>{}",
+        figures(live, counts),
+        health_table(&rows, state.settings.alert_consecutive_failures),
+    );
+    page::signed_in(
+        StatusCode::OK,
+        PREFIX,
+        &admin.session.csrf,
+        "Overview",
+        &body,
+    )
+}
+
+/// Any other console path: the pages issue 15 lists that are not built yet, and typos.
+pub async fn not_built(admin: ConsoleAdmin) -> Response {
+    page::signed_in(
+        StatusCode::NOT_FOUND,
+        "",
+        &admin.session.csrf,
+        "Not here yet",
+        "<h1>Not here yet</h1><p>This console page does not exist (yet).</p>",
+    )
+}

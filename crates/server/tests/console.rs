@@ -1,0 +1,378 @@
+//! The admin console at `/console` against the real server on a random port, on SQLite and on
+//! PostgreSQL: signing in with an admin token, the session cookie, the checks every request
+//! makes (a revoked token ends the session), CSRF on every form, the overview; and once in a
+//! real headless browser, with the keyboard.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::HeadlessBrowser;
+use common::{Browser, TOKEN, config, form, hidden_field, location, oidc_config};
+use eventstore::testing::Harness;
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, SET_COOKIE};
+use serde_json::json;
+use server::RunningServer;
+
+eventstore::on_both_backends!(
+    the_sign_in_page_asks_for_an_admin_token,
+    a_wrong_token_gets_the_form_again_and_no_session,
+    a_sign_in_without_the_forms_csrf_token_is_refused,
+    the_right_token_signs_in_and_shows_the_overview,
+    without_a_session_the_console_sends_to_sign_in,
+    signing_out_needs_the_csrf_token_and_ends_the_session,
+    a_revoked_token_ends_its_console_session,
+    signing_in_again_replaces_the_session,
+    over_https_the_console_cookie_is_secure,
+);
+
+const COOKIE: &str = "portcullis_console";
+
+async fn start(h: &Harness) -> RunningServer {
+    RunningServer::start(config(h)).await.unwrap()
+}
+
+/// The `Set-Cookie` header that sets `name`, if any.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .find(|value| value.starts_with(&format!("{name}=")))
+}
+
+/// Opens the sign-in page and submits `token` with the form's CSRF token.
+async fn sign_in(browser: &mut Browser, token: &str) -> reqwest::Response {
+    let page = browser.get("/console/sign-in").await.text().await.unwrap();
+    let csrf = hidden_field(&page, "csrf");
+    browser
+        .post_form(
+            "/console/sign-in",
+            form(&[("csrf", &csrf), ("token", token)]),
+        )
+        .await
+}
+
+/// Signs in with `token` and returns the overview's CSRF token.
+async fn signed_in(browser: &mut Browser, token: &str) -> String {
+    let response = sign_in(browser, token).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let overview = browser.get("/console").await;
+    assert_eq!(overview.status(), StatusCode::OK);
+    hidden_field(&overview.text().await.unwrap(), "csrf")
+}
+
+fn assert_to_sign_in(response: &reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(response), "/console/sign-in");
+}
+
+/// The sign-in page is a form with a password-type "Admin token" field, under the pages'
+/// Content-Security-Policy, and has no inline script or style.
+async fn the_sign_in_page_asks_for_an_admin_token(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+
+    let response = browser.get("/console/sign-in").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[CONTENT_SECURITY_POLICY],
+        server::http::security_headers::CONTENT_SECURITY_POLICY_VALUE
+    );
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<label for=\"token\">Admin token</label>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"token\" name=\"token\" type=\"password\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+    server.stop().await.unwrap();
+}
+
+/// A wrong token gets the form again with 401, the field named in the error, the typed
+/// token not echoed back, and no session cookie.
+async fn a_wrong_token_gets_the_form_again_and_no_session(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+
+    let response = sign_in(&mut browser, "not-the-token-0123456789").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&response, COOKIE).is_none());
+    let html = response.text().await.unwrap();
+    assert!(html.contains("role=\"alert\">Admin token:"), "{html}");
+    assert!(
+        !html.contains("not-the-token"),
+        "the token is echoed: {html}"
+    );
+    assert_to_sign_in(&browser.get("/console").await);
+    server.stop().await.unwrap();
+}
+
+/// A sign-in form posted without the form's CSRF token (as another site would) signs nobody
+/// in, even with the right token.
+async fn a_sign_in_without_the_forms_csrf_token_is_refused(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+
+    let response = browser
+        .post_form("/console/sign-in", form(&[("token", TOKEN)]))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&response, COOKIE).is_none());
+    server.stop().await.unwrap();
+}
+
+/// The right token: 303 to the overview with an HttpOnly, SameSite=Strict cookie for
+/// `/console` only (not Secure over http); the overview shows the instance's figures and
+/// the delivery health of its applications, escaped.
+async fn the_right_token_signs_in_and_shows_the_overview(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let settings = oidc_config(json!({
+        "name": "Notes & <Tasks>",
+        "redirect_uris": ["https://app.example.com/callback"],
+        "back_channel_logout_uri": "https://app.example.com/logout",
+    }));
+    domain.add_application(&admin, settings).await.unwrap();
+    let mut browser = Browser::new(&server);
+
+    let response = sign_in(&mut browser, TOKEN).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/console");
+    let cookie = set_cookie(&response, COOKIE).expect("a console cookie");
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    assert_eq!(attributes[0].len(), COOKIE.len() + 1 + 64, "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(attributes.contains(&attribute), "{attribute} in {cookie}");
+    }
+    assert!(!attributes.contains(&"Secure"), "{cookie}");
+    assert!(!cookie.contains(TOKEN));
+
+    let overview = browser.get("/console").await;
+    assert_eq!(overview.status(), StatusCode::OK);
+    assert!(overview.headers().contains_key(CONTENT_SECURITY_POLICY));
+    let html = overview.text().await.unwrap();
+    assert!(html.contains("<h1>Overview</h1>"), "{html}");
+    assert!(
+        html.contains("<dt id=\"live-sessions\">Live sessions</dt><dd aria-labelledby=\"live-sessions\">0</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("Deliveries failed"), "{html}");
+    assert!(
+        html.contains("<th scope=\"row\">Notes &amp; &lt;Tasks&gt;</th>"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/console/users\""), "{html}");
+    assert!(!html.contains(TOKEN) && !html.contains("style="), "{html}");
+    server.stop().await.unwrap();
+}
+
+/// When the issuer is https, the console's cookies are Secure (and its pages get HSTS).
+async fn over_https_the_console_cookie_is_secure(h: Harness) {
+    let mut config = config(&h);
+    config.server.external_url = "https://id.example.com".into();
+    let server = RunningServer::start(config).await.unwrap();
+    let mut browser = Browser::new(&server);
+
+    let page = browser.get("/console/sign-in").await;
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let csrf_cookie = set_cookie(&page, "portcullis_console_csrf").expect("a CSRF cookie");
+    assert!(
+        csrf_cookie
+            .split(';')
+            .any(|attribute| attribute.trim() == "Secure")
+    );
+    let response = sign_in(&mut browser, TOKEN).await;
+    let cookie = set_cookie(&response, COOKIE).expect("a console cookie");
+    assert!(
+        cookie
+            .split(';')
+            .any(|attribute| attribute.trim() == "Secure"),
+        "{cookie}"
+    );
+    server.stop().await.unwrap();
+}
+
+/// Without a console session, or with an unknown one, every console page redirects to
+/// sign-in and shows nothing.
+async fn without_a_session_the_console_sends_to_sign_in(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+
+    for path in ["/console", "/console/users"] {
+        let response = browser.get(path).await;
+        assert_to_sign_in(&response);
+        assert!(response.text().await.unwrap().is_empty());
+    }
+    browser.cookies.insert(COOKIE.into(), "0".repeat(64));
+    assert_to_sign_in(&browser.get("/console").await);
+    let response = browser
+        .post_form("/console/sign-out", form(&[("csrf", "whatever")]))
+        .await;
+    assert_to_sign_in(&response);
+    server.stop().await.unwrap();
+}
+
+/// Signing out takes the session's CSRF token: without it or with another, 403 and the
+/// session stays; with it the session is gone, also for a copy of the cookie.
+async fn signing_out_needs_the_csrf_token_and_ends_the_session(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let session = browser.cookies[COOKIE].clone();
+
+    let refused = browser.post_form("/console/sign-out", String::new()).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_form("/console/sign-out", form(&[("csrf", &"0".repeat(64))]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.get("/console").await.status(), StatusCode::OK);
+
+    let signed_out = browser
+        .post_form("/console/sign-out", form(&[("csrf", &csrf)]))
+        .await;
+    assert_to_sign_in(&signed_out);
+    assert!(
+        !browser.cookies.contains_key(COOKIE),
+        "the cookie is cleared"
+    );
+    browser.cookies.insert(COOKIE.into(), session);
+    assert_to_sign_in(&browser.get("/console").await);
+    server.stop().await.unwrap();
+}
+
+/// Signing in again in the same browser replaces its console session: the old id no longer
+/// works.
+async fn signing_in_again_replaces_the_session(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+    signed_in(&mut browser, TOKEN).await;
+    let first = browser.cookies[COOKIE].clone();
+    signed_in(&mut browser, TOKEN).await;
+    assert_ne!(browser.cookies[COOKIE], first);
+
+    browser.cookies.insert(COOKIE.into(), first);
+    assert_to_sign_in(&browser.get("/console").await);
+    server.stop().await.unwrap();
+}
+
+/// Revoking the admin token a console session signed in with ends that session at its next
+/// request.
+async fn a_revoked_token_ends_its_console_session(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let second = domain.add_admin_token(&admin, "console").await.unwrap();
+    let mut browser = Browser::new(&server);
+    signed_in(&mut browser, &second.token).await;
+
+    domain
+        .revoke_admin_token(&admin, &second.view.token_id)
+        .await
+        .unwrap();
+    assert_to_sign_in(&browser.get("/console").await);
+    server.stop().await.unwrap();
+}
+
+/// Waits until the browser is on `url`.
+async fn wait_for_url(browser: &HeadlessBrowser, url: &str) {
+    for _ in 0..200 {
+        if browser.current_url().await.unwrap().as_str() == url {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let current = browser.current_url().await.unwrap();
+    panic!("the browser never reached {url}; it is on {current}");
+}
+
+/// In a real browser, with the keyboard only: type the token, Enter signs in; the overview
+/// loads nothing from another origin; Tab reaches "Sign out" and Enter signs out.
+#[tokio::test]
+async fn an_admin_signs_in_and_out_with_the_keyboard() {
+    let Some(browser) = HeadlessBrowser::start().await else {
+        return;
+    };
+    let h = eventstore::testing::sqlite().await;
+    let server = start(&h).await;
+    let base = format!("http://{}", server.local_addr);
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let settings = oidc_config(json!({
+        "name": "Notes",
+        "redirect_uris": ["https://app.example.com/callback"],
+        "back_channel_logout_uri": "https://app.example.com/logout",
+    }));
+    domain.add_application(&admin, settings).await.unwrap();
+
+    browser
+        .goto(&format!("{base}/console/sign-in"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    browser.press(Key::Enter).await;
+    wait_for_url(&browser, &format!("{base}/console")).await;
+    let screenshot = browser.screenshot("console-overview").await;
+    let what = format!("the overview (screenshot: {})", screenshot.display());
+    let heading = browser.find(Locator::Css("h1")).await.unwrap();
+    assert_eq!(heading.text().await.unwrap(), "Overview", "{what}");
+
+    let loaded = browser.resource_urls().await;
+    assert!(
+        loaded.contains(&format!("{base}/assets/page.css")),
+        "{what} loaded {loaded:?}"
+    );
+    let foreign: Vec<&String> = loaded
+        .iter()
+        .filter(|url| !url.starts_with(&format!("{base}/")))
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "{what} loaded from elsewhere: {foreign:?}"
+    );
+
+    assert!(
+        browser.tab_to("form.sign-out button", 10).await,
+        "{what}: Tab never reached Sign out"
+    );
+    let outline = browser
+        .execute(
+            "const style = getComputedStyle(document.activeElement); \
+             return [style.outlineStyle, style.outlineWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outline, json!(["solid", "3px"]), "{what}: focus ring");
+    let row = browser
+        .find(Locator::Css("tbody th[scope=row]"))
+        .await
+        .unwrap();
+    assert_eq!(row.text().await.unwrap(), "Notes", "{what}");
+    browser.press(Key::Enter).await;
+    wait_for_url(&browser, &format!("{base}/console/sign-in")).await;
+    browser.screenshot("console-signed-out").await;
+    let heading = browser.find(Locator::Css("h1")).await.unwrap();
+    assert_eq!(heading.text().await.unwrap(), "Sign in to the console");
+
+    browser.close().await;
+    server.stop().await.unwrap();
+}

@@ -5,7 +5,15 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use common::{CALLBACK, VERIFIER, authorize_path};
+use domain::session_logout::DeliveryStage;
+use domain::{NewUser, Profile};
+use tokio::sync::mpsc;
 
 use common::browser::HeadlessBrowser;
 use common::{Browser, TOKEN, config, form, hidden_field, location, oidc_config};
@@ -27,6 +35,7 @@ eventstore::on_both_backends!(
     a_revoked_token_ends_its_console_session,
     signing_in_again_replaces_the_session,
     over_https_the_console_cookie_is_secure,
+    the_deliveries_page_lists_shows_and_redelivers,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -283,6 +292,264 @@ async fn a_revoked_token_ends_its_console_session(h: Harness) {
         .await
         .unwrap();
     assert_to_sign_in(&browser.get("/console").await);
+    server.stop().await.unwrap();
+}
+
+/// A back-channel logout endpoint on a local port: answers the statuses queued (then 200) and
+/// hands over every logout token it receives.
+struct Receiver {
+    uri: String,
+    tokens: mpsc::UnboundedReceiver<String>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    sender: mpsc::UnboundedSender<String>,
+    answers: Arc<Mutex<Vec<u16>>>,
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    Path(_app): Path<String>,
+    body: String,
+) -> axum::http::StatusCode {
+    let token = form_urlencoded::parse(body.as_bytes())
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let _ = state.sender.send(token);
+    let mut answers = state.answers.lock().unwrap();
+    let status = if answers.is_empty() {
+        200
+    } else {
+        answers.remove(0)
+    };
+    axum::http::StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    async fn start(answers: &[u16]) -> Receiver {
+        let (sender, tokens) = mpsc::unbounded_channel();
+        let state = ReceiverState {
+            sender,
+            answers: Arc::new(Mutex::new(answers.to_vec())),
+        };
+        let app = axum::Router::new()
+            .route("/logout/{app}", post(receive))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/logout/app", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { uri, tokens }
+    }
+
+    /// The next logout token, or a panic after 15 s.
+    async fn next(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(15), self.tokens.recv())
+            .await
+            .expect("a logout request")
+            .expect("the receiver runs")
+    }
+
+    /// Whether another logout token arrives within half a second.
+    async fn more(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_millis(500), self.tokens.recv())
+            .await
+            .is_ok()
+    }
+}
+
+/// Waits until the session's one delivery is at `stage`.
+async fn wait_for_stage(
+    server: &RunningServer,
+    instance_id: &str,
+    sid: &str,
+    stage: DeliveryStage,
+) {
+    let domain = server.domain();
+    for _ in 0..300 {
+        let deliveries = domain
+            .deliveries_of_session(instance_id, sid)
+            .await
+            .unwrap();
+        if deliveries.iter().any(|delivery| delivery.stage == stage) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the delivery of {sid} never reached {stage:?}");
+}
+
+/// A session of alice's signed in to one application whose logout endpoint refuses once,
+/// ended by an admin: the deliveries page lists the failed delivery (state=failed), its page
+/// shows the attempt's HTTP status; redelivering without the CSRF token sends nothing, with it
+/// the application gets a second logout token; a redelivery of what was sent is refused
+/// (409) with the reason; an invalid `since` gets the form again with 400, naming the field.
+async fn the_deliveries_page_lists_shows_and_redelivers(h: Harness) {
+    let mut receiver = Receiver::start(&[400]).await;
+    let mut config = config(&h);
+    config.features.back_channel_logout = true;
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let settings = oidc_config(json!({
+        "name": "Notes",
+        "redirect_uris": [CALLBACK],
+        "back_channel_logout_uri": receiver.uri,
+    }));
+    let (app, secret) = domain.add_application(&admin, settings).await.unwrap();
+    let client_id = app.client_id;
+
+    let mut user = Browser::new(&server);
+    let redirect = user
+        .sign_in(
+            &authorize_path(&client_id),
+            "alice",
+            "correct horse battery",
+        )
+        .await;
+    let code = common::query_of(&redirect)["code"].clone();
+    let exchanged = user
+        .http
+        .post(format!("{}/oauth/v2/token", user.base))
+        .basic_auth(&client_id, secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), StatusCode::OK);
+    let users = domain.users(&admin.instance_id, "", 10).await.unwrap();
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &users[0].user_id, false)
+        .await
+        .unwrap();
+    let sid = sessions[0].session_id.clone();
+    domain
+        .terminate_session(
+            &admin.instance_id,
+            &sid,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    let first = receiver.next().await;
+    wait_for_stage(&server, &admin.instance_id, &sid, DeliveryStage::Failed).await;
+
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let detail = format!("/console/deliveries/{sid}/{client_id}");
+
+    // The list, filtered to failed deliveries; the navigation links to it.
+    let list = browser.get("/console/deliveries?state=failed").await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let html = list.text().await.unwrap();
+    assert!(
+        html.contains("<a href=\"/console/deliveries\" aria-current=\"page\">Deliveries</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<label for=\"state\">State</label>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"failed\" selected>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<a href=\"{detail}\">{sid}</a>")),
+        "{html}"
+    );
+    assert!(html.contains("<td>failed</td><td>1</td>"), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+    let sent_only = browser.get("/console/deliveries?state=sent").await;
+    let html = sent_only.text().await.unwrap();
+    assert!(html.contains("No deliveries match."), "{html}");
+
+    // The delivery's page: its attempt with the HTTP status, and a Redeliver form.
+    let page = browser.get(&detail).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<td>attempt: failed</td><td>400</td>"),
+        "{html}"
+    );
+    assert!(html.contains(">Redeliver</button>"), "{html}");
+
+    // Without the CSRF token, or with another: 403 and nothing sent.
+    let redeliver = format!("{detail}/redeliver");
+    let refused = browser.post_form(&redeliver, String::new()).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_form(&redeliver, form(&[("csrf", &"0".repeat(64))]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !receiver.more().await,
+        "nothing is sent without the CSRF token"
+    );
+
+    // With it: back to the delivery's page, and a second, fresh logout token arrives.
+    let done = browser
+        .post_form(&redeliver, form(&[("csrf", &csrf)]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), detail);
+    let second = receiver.next().await;
+    assert_ne!(second, first);
+    wait_for_stage(&server, &admin.instance_id, &sid, DeliveryStage::Sent).await;
+    let html = browser.get(&detail).await.text().await.unwrap();
+    assert!(html.contains("redelivery requested by"), "{html}");
+    assert!(
+        html.contains("<td>attempt: sent</td><td>200</td>"),
+        "{html}"
+    );
+    assert!(!html.contains(">Redeliver</button>"), "{html}");
+
+    // What was sent is not sent again: the page with the reason, 409.
+    let again = browser
+        .post_form(&redeliver, form(&[("csrf", &csrf)]))
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let html = again.text().await.unwrap();
+    assert!(html.contains("role=\"alert\">Not redelivered:"), "{html}");
+    assert!(!receiver.more().await);
+
+    // An invalid time: the form again with 400, the field named and what was typed kept.
+    let invalid = browser
+        .get("/console/deliveries?state=failed&since=yesterday%20%3Cnoon%3E")
+        .await;
+    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+    let html = invalid.text().await.unwrap();
+    assert!(
+        html.contains("<p class=\"error\" id=\"since-error\" role=\"alert\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"yesterday &lt;noon&gt;\" placeholder=\"2026-11-29T10:00:00Z\" aria-invalid=\"true\" aria-describedby=\"since-error\""),
+        "{html}"
+    );
     server.stop().await.unwrap();
 }
 

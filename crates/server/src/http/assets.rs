@@ -45,7 +45,14 @@ color:#444}dl.figures dd{margin:0;font-size:1.6rem;font-weight:600}\
 div.table{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}\
 caption{text-align:left;font-weight:600;padding:.4rem 0}th,td{text-align:left;\
 padding:.4rem .5rem;border-bottom:1px solid #dde}thead th{background:#eef0f5}\
-.alerting{color:#a00;font-weight:600}\n";
+.alerting{color:#a00;font-weight:600}\
+select{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #999;\
+border-radius:4px;background:#fff}select:focus{outline:3px solid #2a6df4;outline-offset:1px}\
+form.filters{display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:flex-end;margin-bottom:1rem}\
+form.filters div{flex:1 1 12rem}form.filters button{width:auto;padding:.55rem 1.2rem}\
+form.redeliver button{width:auto;padding:.5rem 1.2rem}\
+dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
+dl.fields dt{font-weight:600}dl.fields dd{margin:0;overflow-wrap:anywhere}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

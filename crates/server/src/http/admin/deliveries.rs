@@ -184,7 +184,7 @@ pub struct DeliveryList {
 }
 
 /// The deliveries' bodies, each with its history (one read of the sessions' events).
-async fn bodies(
+pub(crate) async fn bodies(
     state: &AppState,
     instance_id: &str,
     views: Vec<DeliveryView>,
@@ -218,14 +218,14 @@ async fn list(
 }
 
 /// A cursor as the API shows it: `<registered ms>~<session id>~<client id>` (URL-safe).
-fn encode_cursor(cursor: &DeliveryCursor) -> String {
+pub(crate) fn encode_cursor(cursor: &DeliveryCursor) -> String {
     format!(
         "{}~{}~{}",
         cursor.registered_at_ms, cursor.session_id, cursor.client_id
     )
 }
 
-fn decode_cursor(raw: &str) -> Result<DeliveryCursor, ApiError> {
+pub(crate) fn decode_cursor(raw: &str) -> Result<DeliveryCursor, ApiError> {
     let mut parts = raw.splitn(3, '~');
     let parsed = (|| {
         Some(DeliveryCursor {
@@ -243,7 +243,7 @@ fn decode_cursor(raw: &str) -> Result<DeliveryCursor, ApiError> {
 }
 
 /// The `state` filter: a lifecycle state as the API shows it, mapped to what is stored.
-fn state_filter(
+pub(crate) fn state_filter(
     raw: &str,
     filter: &mut DeliveryFilter,
     now: chrono::DateTime<chrono::Utc>,

@@ -8,6 +8,7 @@
 //! CSRF token.
 
 mod auth;
+mod deliveries;
 mod overview;
 mod page;
 mod sessions;
@@ -33,5 +34,14 @@ pub fn router() -> Router<AppState> {
         .route(PREFIX, get(overview::show))
         .route(SIGN_IN_PATH, get(sign_in::show).post(sign_in::submit))
         .route(SIGN_OUT_PATH, axum::routing::post(sign_in::sign_out))
+        .route(deliveries::PATH, get(deliveries::list))
+        .route(
+            "/console/deliveries/{session_id}/{client_id}",
+            get(deliveries::show),
+        )
+        .route(
+            "/console/deliveries/{session_id}/{client_id}/redeliver",
+            axum::routing::post(deliveries::redeliver),
+        )
         .route("/console/{*rest}", get(overview::not_built))
 }

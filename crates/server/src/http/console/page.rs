@@ -10,7 +10,7 @@ use super::{PREFIX, SIGN_IN_PATH, SIGN_OUT_PATH};
 use crate::http::assets::STYLE_SHEET_PATH;
 
 /// The console's pages, in navigation order: the overview, then the pages issue 15 adds
-/// next (until they exist their links answer "not built yet").
+/// next (until a page exists its link answers "not built yet").
 const NAVIGATION: [(&str, &str); 6] = [
     ("Overview", PREFIX),
     ("Users", "/console/users"),

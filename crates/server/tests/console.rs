@@ -550,6 +550,15 @@ async fn the_deliveries_page_lists_shows_and_redelivers(h: Harness) {
         html.contains("value=\"yesterday &lt;noon&gt;\" placeholder=\"2026-11-29T10:00:00Z\" aria-invalid=\"true\" aria-describedby=\"since-error\""),
         "{html}"
     );
+    for (query, field) in [("state=bogus", "state"), ("cursor=garbage", "cursor")] {
+        let invalid = browser.get(&format!("/console/deliveries?{query}")).await;
+        assert_eq!(invalid.status(), StatusCode::BAD_REQUEST, "{query}");
+        let html = invalid.text().await.unwrap();
+        assert!(
+            html.contains(&format!("id=\"{field}-error\" role=\"alert\">")),
+            "{html}"
+        );
+    }
     server.stop().await.unwrap();
 }
 

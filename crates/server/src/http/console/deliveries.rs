@@ -534,3 +534,39 @@ pub async fn redeliver(
         Err(response) => response,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_maps_to_the_admin_apis_filter_and_keeps_it_for_the_next_page() {
+        let now = chrono::Utc::now();
+        let query = Query::parse(Some(
+            "state=retry_at&client_id=+app+&session_id=&since=2026-11-29T10:00:00Z&cursor=5~s~c",
+        ));
+        let (filter, cursor) = filter_of(&query, now).unwrap_or_else(|_| panic!("valid"));
+        assert_eq!(filter.client_id.as_deref(), Some("app"));
+        assert_eq!(filter.session_id, None);
+        assert_eq!(filter.next_attempt_after, Some(now));
+        assert!(filter.registered_since.is_some() && filter.registered_before.is_none());
+        let cursor = cursor.expect("a cursor");
+        assert_eq!(encode_cursor(&cursor), "5~s~c");
+        assert_eq!(
+            query.filter_pairs().finish(),
+            "state=retry_at&client_id=app&since=2026-11-29T10%3A00%3A00Z"
+        );
+        let Err(invalid) = filter_of(&Query::parse(Some("until=noon")), now) else {
+            panic!("noon is not RFC 3339");
+        };
+        assert_eq!(invalid.field, "until");
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(
+            detail_path("a b/c", "x~y"),
+            "/console/deliveries/a%20b%2Fc/x~y"
+        );
+    }
+}

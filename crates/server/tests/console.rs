@@ -36,6 +36,8 @@ eventstore::on_both_backends!(
     signing_in_again_replaces_the_session,
     over_https_the_console_cookie_is_secure,
     the_deliveries_page_lists_shows_and_redelivers,
+    the_instance_page_sets_features_with_csrf,
+    signing_out_everyone_needs_the_confirmation_and_shows_its_progress,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -559,6 +561,231 @@ async fn the_deliveries_page_lists_shows_and_redelivers(h: Harness) {
             "{html}"
         );
     }
+    server.stop().await.unwrap();
+}
+
+/// The instance page lists every feature with its values; turning
+/// `end_sessions_on_credential_change` off needs the CSRF token (without it: 403 and nothing
+/// changed), and resetting it brings the system value back.
+async fn the_instance_page_sets_features_with_csrf(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let feature = domain::Feature::EndSessionsOnCredentialChange;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+
+    let page = browser.get("/console/instance").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<a href=\"/console/instance\" aria-current=\"page\">Instance</a>"),
+        "{html}"
+    );
+    for feature in domain::Feature::ALL {
+        assert!(
+            html.contains(&format!(
+                "<th scope=\"row\"><code>{}</code></th>",
+                feature.name()
+            )),
+            "{html}"
+        );
+    }
+    assert!(
+        html.contains("<th scope=\"col\">System value</th><th scope=\"col\">Instance value</th>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+    let before = domain.feature(&admin.instance_id, feature).await.unwrap();
+    assert_eq!(before.instance, None);
+
+    let path = "/console/instance/features/end_sessions_on_credential_change";
+    let refused = browser.post_form(path, form(&[("action", "off")])).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_form(path, form(&[("csrf", &"0".repeat(64)), ("action", "off")]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        domain.feature(&admin.instance_id, feature).await.unwrap(),
+        before
+    );
+
+    let done = browser
+        .post_form(path, form(&[("csrf", &csrf), ("action", "off")]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/console/instance");
+    let now = domain.feature(&admin.instance_id, feature).await.unwrap();
+    assert_eq!((now.instance, now.effective), (Some(false), false));
+    let html = browser.get("/console/instance").await.text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            "<code>{}</code></th><td>{}</td><td>off</td><td>off</td>",
+            feature.name(),
+            if before.system { "on" } else { "off" }
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains("aria-label=\"Reset to the system value end_sessions_on_credential_change\""),
+        "{html}"
+    );
+
+    let reset = browser
+        .post_form(path, form(&[("csrf", &csrf), ("action", "reset")]))
+        .await;
+    assert_eq!(reset.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        domain.feature(&admin.instance_id, feature).await.unwrap(),
+        before
+    );
+
+    let unknown = browser
+        .post_form(
+            "/console/instance/features/no_such_feature",
+            form(&[("csrf", &csrf), ("action", "on")]),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let bogus = browser
+        .post_form(path, form(&[("csrf", &csrf), ("action", "maybe")]))
+        .await;
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        domain.feature(&admin.instance_id, feature).await.unwrap(),
+        before
+    );
+    server.stop().await.unwrap();
+}
+
+/// "Sign out everyone" without the confirmation: the page again with 400 and nothing
+/// started; without the CSRF token: 403. With both: 303 to the operation's progress page,
+/// which ends up `completed` with every session ended, and the instance page lists it.
+async fn signing_out_everyone_needs_the_confirmation_and_shows_its_progress(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let user = domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        domain
+            .create_session(
+                &admin.instance_id,
+                &user.user_id,
+                Duration::from_secs(3600),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let html = browser.get("/console/instance").await.text().await.unwrap();
+    assert!(
+        html.contains("name=\"confirm\" value=\"yes\" required>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Nobody has signed out everyone yet."),
+        "{html}"
+    );
+
+    let path = "/console/instance/sign-out";
+    let unconfirmed = browser.post_form(path, form(&[("csrf", &csrf)])).await;
+    assert_eq!(unconfirmed.status(), StatusCode::BAD_REQUEST);
+    let html = unconfirmed.text().await.unwrap();
+    assert!(
+        html.contains("<p class=\"error\" id=\"confirm-error\" role=\"alert\">"),
+        "{html}"
+    );
+    let refused = browser.post_form(path, form(&[("confirm", "yes")])).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        domain
+            .sign_out_operations(&admin.instance_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        domain
+            .live_sessions_of_instance(&admin.instance_id)
+            .await
+            .unwrap(),
+        3
+    );
+
+    let started = browser
+        .post_form(path, form(&[("csrf", &csrf), ("confirm", "yes")]))
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let progress = location(&started);
+    let operations = domain
+        .sign_out_operations(&admin.instance_id)
+        .await
+        .unwrap();
+    assert_eq!(operations.len(), 1);
+    assert_eq!(
+        progress,
+        format!(
+            "/console/instance/sign-out/{}",
+            operations[0].started.operation_id
+        )
+    );
+
+    let mut html = String::new();
+    for _ in 0..300 {
+        let page = browser.get(&progress).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        html = page.text().await.unwrap();
+        assert!(html.contains("<progress id=\"sessions-ended\""), "{html}");
+        if html.contains("<dd>completed</dd>") {
+            break;
+        }
+        assert!(
+            html.contains("<meta http-equiv=\"refresh\" content=\"1\">"),
+            "{html}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(html.contains("<dd>completed</dd>"), "{html}");
+    assert!(
+        html.contains("<progress id=\"sessions-ended\" value=\"3\" max=\"3\">"),
+        "{html}"
+    );
+    assert!(html.contains("<dd>3 of 3</dd>"), "{html}");
+    assert!(html.contains("Logout notifications pending"), "{html}");
+    assert!(!html.contains("http-equiv=\"refresh\""), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+    assert_eq!(
+        domain
+            .live_sessions_of_instance(&admin.instance_id)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let html = browser.get("/console/instance").await.text().await.unwrap();
+    assert!(html.contains(&format!("<a href=\"{progress}\">")), "{html}");
+    assert!(html.contains("<td>completed</td><td>3 of 3</td>"), "{html}");
+    let missing = browser.get("/console/instance/sign-out/nope").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     server.stop().await.unwrap();
 }
 

@@ -61,7 +61,8 @@ pub struct SetFeature {
     pub enabled: bool,
 }
 
-fn feature(name: &str) -> Result<Feature, ApiError> {
+/// The feature named `name`, or a 404 naming the known ones (the console parses names so too).
+pub(crate) fn feature(name: &str) -> Result<Feature, ApiError> {
     Feature::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Feature::ALL.iter().map(|feature| feature.name()).collect();
         ApiError::NotFound(format!(

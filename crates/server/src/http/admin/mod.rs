@@ -15,6 +15,9 @@ pub mod sessions;
 pub mod sign_out;
 pub mod users;
 
+/// How the admin API and the console name the issuer an admin's actions carry.
+pub(crate) use auth::instance_issuer;
+
 use std::sync::Arc;
 
 use axum::Router;

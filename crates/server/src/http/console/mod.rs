@@ -9,6 +9,7 @@
 
 mod auth;
 mod deliveries;
+mod instance;
 mod overview;
 mod page;
 mod sessions;
@@ -42,6 +43,19 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/deliveries/{session_id}/{client_id}/redeliver",
             axum::routing::post(deliveries::redeliver),
+        )
+        .route(instance::PATH, get(instance::show))
+        .route(
+            "/console/instance/features/{name}",
+            axum::routing::post(instance::set_feature),
+        )
+        .route(
+            instance::SIGN_OUT_PATH,
+            axum::routing::post(instance::sign_out_everyone),
+        )
+        .route(
+            "/console/instance/sign-out/{operation_id}",
+            get(instance::progress),
         )
         .route("/console/{*rest}", get(overview::not_built))
 }

@@ -23,6 +23,11 @@ const NAVIGATION: [(&str, &str); 6] = [
 /// A whole page; `header` is the navigation (empty when signed out, and then the page is a
 /// narrow card like the other sign-in pages).
 fn document(title: &str, header: &str, body: &str) -> String {
+    document_with(title, "", header, body)
+}
+
+/// [`document`] with `head` (trusted markup, no dynamic values) added to the `<head>`.
+fn document_with(title: &str, head: &str, header: &str, body: &str) -> String {
     let class = if header.is_empty() {
         " class=\"narrow\""
     } else {
@@ -32,7 +37,7 @@ fn document(title: &str, header: &str, body: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{title} · Portcullis console</title>\
-         <link rel=\"stylesheet\" href=\"{STYLE_SHEET_PATH}\">\
+         <link rel=\"stylesheet\" href=\"{STYLE_SHEET_PATH}\">{head}\
          </head><body class=\"console\">{header}<main{class}>{body}</main></body></html>",
         title = escape_html(title),
     )
@@ -72,6 +77,21 @@ pub fn signed_in(
 ) -> Response {
     let header = navigation(current, csrf);
     (status, Html(document(title, &header, body))).into_response()
+}
+
+/// [`signed_in`] that the browser loads again every second (a `<meta http-equiv="refresh">`:
+/// no script, so the Content-Security-Policy has nothing to allow), for a page showing
+/// progress while it is made.
+pub fn signed_in_refreshing(
+    status: StatusCode,
+    current: &str,
+    csrf: &str,
+    title: &str,
+    body: &str,
+) -> Response {
+    let header = navigation(current, csrf);
+    let head = "<meta http-equiv=\"refresh\" content=\"1\">";
+    (status, Html(document_with(title, head, &header, body))).into_response()
 }
 
 /// The sign-in form, with an error above it after a failed attempt. The token field is

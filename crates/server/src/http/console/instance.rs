@@ -318,6 +318,16 @@ pub async fn sign_out_everyone(
     }
 }
 
+/// The `<progress>` element's value and maximum. It needs a positive maximum: with no
+/// session to end it is empty while running and full once completed.
+fn bar(ended: u64, total: u64, running: bool) -> (u64, u64) {
+    if total == 0 {
+        (u64::from(!running), 1)
+    } else {
+        (ended.min(total), total)
+    }
+}
+
 /// `GET /console/instance/sign-out/{operation_id}`: how far the operation got; reloads itself
 /// every second while it runs.
 pub async fn progress(
@@ -349,13 +359,7 @@ pub async fn progress(
     };
     let running = progress.operation.running();
     let body = SignOutBody::from(progress);
-    // A `<progress>` needs a positive maximum; with no session to end it is simply full
-    // once completed.
-    let (value, max) = if body.sessions_total == 0 {
-        (u64::from(!running), 1)
-    } else {
-        (body.sessions_ended, body.sessions_total)
-    };
+    let (value, max) = bar(body.sessions_ended, body.sessions_total, running);
     let field = |label: &str, value: String| format!("<dt>{label}</dt><dd>{value}</dd>");
     let fields = [
         field("State", escape_html(&body.state)),
@@ -404,5 +408,26 @@ pub async fn progress(
         page::signed_in_refreshing(StatusCode::OK, PATH, csrf, title, &html)
     } else {
         page::signed_in(StatusCode::OK, PATH, csrf, title, &html)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_always_has_a_positive_maximum() {
+        assert_eq!(bar(0, 0, true), (0, 1));
+        assert_eq!(bar(0, 0, false), (1, 1));
+        assert_eq!(bar(2, 5, true), (2, 5));
+        assert_eq!(bar(7, 5, false), (5, 5));
+    }
+
+    #[test]
+    fn the_sign_out_form_requires_the_confirmation_and_escapes_its_token() {
+        let html = sign_out_form("a\"b", Some("<tick>"));
+        assert!(html.contains("value=\"a&quot;b\""), "{html}");
+        assert!(html.contains("required aria-invalid=\"true\""), "{html}");
+        assert!(html.contains("&lt;tick&gt;"), "{html}");
     }
 }

@@ -52,7 +52,12 @@ form.filters{display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:flex-end;mar
 form.filters div{flex:1 1 12rem}form.filters button{width:auto;padding:.55rem 1.2rem}\
 form.redeliver button{width:auto;padding:.5rem 1.2rem}\
 dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
-dl.fields dt{font-weight:600}dl.fields dd{margin:0;overflow-wrap:anywhere}\n";
+dl.fields dt{font-weight:600}dl.fields dd{margin:0;overflow-wrap:anywhere}\
+form.action{margin:.6rem 0}form.action button{width:auto;padding:.5rem 1.2rem;margin-top:.6rem}\
+td form.action{margin:0}td form.action button{margin:0;padding:.3rem .8rem}\
+div.confirm{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem}\
+div.confirm input{width:auto}div.confirm label{margin:0;font-weight:400}\
+div.confirm p.error{flex-basis:100%}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

@@ -38,6 +38,9 @@ eventstore::on_both_backends!(
     the_deliveries_page_lists_shows_and_redelivers,
     the_instance_page_sets_features_with_csrf,
     signing_out_everyone_needs_the_confirmation_and_shows_its_progress,
+    the_users_page_adds_lists_and_shows_users,
+    a_users_sessions_are_signed_out_with_the_csrf_token,
+    a_user_is_deactivated_reactivated_and_removed_from_the_console,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -877,5 +880,294 @@ async fn an_admin_signs_in_and_out_with_the_keyboard() {
     assert_eq!(heading.text().await.unwrap(), "Sign in to the console");
 
     browser.close().await;
+    server.stop().await.unwrap();
+}
+
+/// The path of the user page the console links `username` to, from the users list.
+fn user_link(list: &str, username: &str) -> String {
+    let end = list
+        .find(&format!("\">{username}</a>"))
+        .unwrap_or_else(|| panic!("{username} is not listed in {list}"));
+    let start = list[..end].rfind("href=\"").unwrap() + "href=\"".len();
+    list[start..end].to_owned()
+}
+
+/// The add form: an empty login name gets the page again with 400, the error next to the
+/// field and the typed e-mail kept (never the password); a right one adds the user, who is
+/// then listed and shown; without the CSRF token nothing is added.
+async fn the_users_page_adds_lists_and_shows_users(h: Harness) {
+    let server = start(&h).await;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+
+    let page = browser.get("/console/users").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Users</h1>"), "{html}");
+    assert!(html.contains("aria-current=\"page\">Users</a>"), "{html}");
+
+    let bad = browser
+        .post_form(
+            "/console/users",
+            form(&[
+                ("csrf", &csrf),
+                ("username", "  "),
+                ("email", "bob@example.com"),
+                ("password", "secret-password-1"),
+            ]),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let html = bad.text().await.unwrap();
+    assert!(
+        html.contains("<p class=\"error\" id=\"new-username-error\" role=\"alert\">"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"bob@example.com\""), "{html}");
+    assert!(!html.contains("secret-password-1"), "{html}");
+
+    let refused = browser
+        .post_form(
+            "/console/users",
+            form(&[("username", "bob"), ("password", "secret-password-1")]),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let domain = server.domain();
+    let instance = domain.default_instance().await.unwrap().instance_id;
+    assert!(domain.users(&instance, "", 10).await.unwrap().is_empty());
+
+    let added = browser
+        .post_form(
+            "/console/users",
+            form(&[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("email", "bob@example.com"),
+                ("password", "secret-password-1"),
+            ]),
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let users = domain.users(&instance, "", 10).await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].profile.email.as_deref(), Some("bob@example.com"));
+    let user_path = format!("/console/users/{}", users[0].user_id);
+    assert_eq!(location(&added), user_path);
+
+    let list = browser.get("/console/users").await.text().await.unwrap();
+    assert_eq!(user_link(&list, "bob"), user_path);
+    assert!(
+        list.contains("<td>bob@example.com</td><td>active</td>"),
+        "{list}"
+    );
+    let shown = browser.get(&user_path).await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let html = shown.text().await.unwrap();
+    assert!(html.contains("<h1>bob</h1>"), "{html}");
+    assert!(html.contains("No live sessions."), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+    assert_eq!(
+        browser.get("/console/users/nobody").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    server.stop().await.unwrap();
+}
+
+/// Adds carol with two sessions; returns the instance, her id and the sessions' ids.
+async fn carol_with_sessions(server: &RunningServer) -> (String, String, Vec<String>) {
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let user = domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "carol".into(),
+                profile: Profile::default(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let (session, _) = domain
+            .create_session(
+                &admin.instance_id,
+                &user.user_id,
+                Duration::from_secs(3600),
+                None,
+            )
+            .await
+            .unwrap();
+        sessions.push(session.session_id);
+    }
+    (admin.instance_id, user.user_id, sessions)
+}
+
+/// Whether each of the user's sessions (ended ones too) has ended, by id.
+async fn ended(server: &RunningServer, instance: &str, user_id: &str) -> Vec<(String, bool)> {
+    let mut sessions: Vec<(String, bool)> = server
+        .domain()
+        .sessions_of_user(instance, user_id, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|session| (session.session_id, session.terminated))
+        .collect();
+    sessions.sort();
+    sessions
+}
+
+/// The user page lists the live sessions; the per-session "Sign out" form needs the CSRF
+/// token (403 and nothing ends without it) and ends just that session; "Sign out of all
+/// sessions" needs the ticked confirmation (400 without it) and ends the rest.
+async fn a_users_sessions_are_signed_out_with_the_csrf_token(h: Harness) {
+    let server = start(&h).await;
+    let (instance, user_id, sessions) = carol_with_sessions(&server).await;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let user_path = format!("/console/users/{user_id}");
+
+    let html = browser.get(&user_path).await.text().await.unwrap();
+    for session in &sessions {
+        assert!(
+            html.contains(&format!("<th scope=\"row\">{session}</th>")),
+            "{html}"
+        );
+    }
+    let sign_out = format!("{user_path}/sessions/{}/sign-out", sessions[0]);
+    assert!(html.contains(&format!("action=\"{sign_out}\"")), "{html}");
+    let mut expected: Vec<(String, bool)> = sessions.iter().map(|id| (id.clone(), false)).collect();
+    expected.sort();
+
+    let refused = browser.post_form(&sign_out, String::new()).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_form(&sign_out, form(&[("csrf", &"0".repeat(64))]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(ended(&server, &instance, &user_id).await, expected);
+
+    let done = browser.post_form(&sign_out, form(&[("csrf", &csrf)])).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), user_path);
+    for entry in &mut expected {
+        entry.1 = entry.0 == sessions[0];
+    }
+    assert_eq!(ended(&server, &instance, &user_id).await, expected);
+    let html = browser.get(&user_path).await.text().await.unwrap();
+    assert!(!html.contains(&sessions[0]), "{html}");
+
+    let all = format!("{user_path}/sign-out");
+    let unconfirmed = browser.post_form(&all, form(&[("csrf", &csrf)])).await;
+    assert_eq!(unconfirmed.status(), StatusCode::BAD_REQUEST);
+    let html = unconfirmed.text().await.unwrap();
+    assert!(html.contains("id=\"sign-out-all-confirm-error\""), "{html}");
+    assert!(html.contains(&sessions[1]), "{html}");
+    let done = browser
+        .post_form(&all, form(&[("csrf", &csrf), ("confirm", "yes")]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    for entry in &mut expected {
+        entry.1 = true;
+    }
+    assert_eq!(ended(&server, &instance, &user_id).await, expected);
+    server.stop().await.unwrap();
+}
+
+/// Deactivating ends the sessions and shows the user inactive, reactivating makes them
+/// active again, a new password is set, and removing (confirmed) takes the user off the list.
+async fn a_user_is_deactivated_reactivated_and_removed_from_the_console(h: Harness) {
+    let server = start(&h).await;
+    let (instance, user_id, _sessions) = carol_with_sessions(&server).await;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let user_path = format!("/console/users/{user_id}");
+    let domain = server.domain();
+
+    let refused = browser
+        .post_form(&format!("{user_path}/deactivate"), String::new())
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        domain.user(&instance, &user_id).await.unwrap().state,
+        domain::UserState::Active
+    );
+
+    let done = browser
+        .post_form(&format!("{user_path}/deactivate"), form(&[("csrf", &csrf)]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        domain.user(&instance, &user_id).await.unwrap().state,
+        domain::UserState::Inactive
+    );
+    assert!(
+        ended(&server, &instance, &user_id)
+            .await
+            .iter()
+            .all(|(_, ended)| *ended)
+    );
+    let list = browser.get("/console/users").await.text().await.unwrap();
+    assert!(list.contains("<td></td><td>inactive</td>"), "{list}");
+    let html = browser.get(&user_path).await.text().await.unwrap();
+    assert!(html.contains(">Reactivate</button>"), "{html}");
+
+    let done = browser
+        .post_form(&format!("{user_path}/reactivate"), form(&[("csrf", &csrf)]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        domain.user(&instance, &user_id).await.unwrap().state,
+        domain::UserState::Active
+    );
+
+    let short = browser
+        .post_form(
+            &format!("{user_path}/password"),
+            form(&[("csrf", &csrf), ("password", "short")]),
+        )
+        .await;
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    let html = short.text().await.unwrap();
+    assert!(html.contains("id=\"password-error\""), "{html}");
+    assert!(!html.contains("value=\"short\""), "{html}");
+    let before = domain
+        .user(&instance, &user_id)
+        .await
+        .unwrap()
+        .password_hash;
+    let set = browser
+        .post_form(
+            &format!("{user_path}/password"),
+            form(&[("csrf", &csrf), ("password", "a new long password")]),
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    assert_ne!(
+        domain
+            .user(&instance, &user_id)
+            .await
+            .unwrap()
+            .password_hash,
+        before
+    );
+
+    let remove = format!("{user_path}/remove");
+    let unconfirmed = browser.post_form(&remove, form(&[("csrf", &csrf)])).await;
+    assert_eq!(unconfirmed.status(), StatusCode::BAD_REQUEST);
+    assert!(domain.user(&instance, &user_id).await.is_ok());
+    let done = browser
+        .post_form(&remove, form(&[("csrf", &csrf), ("confirm", "yes")]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/console/users");
+    assert!(domain.user(&instance, &user_id).await.is_err());
+    let list = browser.get("/console/users").await.text().await.unwrap();
+    assert!(!list.contains("carol"), "{list}");
     server.stop().await.unwrap();
 }

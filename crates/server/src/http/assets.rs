@@ -54,11 +54,14 @@ form.redeliver button{width:auto;padding:.5rem 1.2rem}\
 dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
 dl.fields dt{font-weight:600}dl.fields dd{margin:0;overflow-wrap:anywhere}\
 div.actions{display:flex;flex-wrap:wrap;gap:.4rem}div.actions button{margin:0;width:auto;\
-padding:.35rem .8rem;font-size:.9rem}div.confirm{display:flex;align-items:center;gap:.5rem;\
+padding:.35rem .8rem;font-size:.9rem}div.confirm{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem;\
 margin-top:.8rem}div.confirm input{width:auto;margin:0}div.confirm label{margin:0}\
 input[type=checkbox]:focus{outline:3px solid #2a6df4;outline-offset:2px}\
 form.sign-out-everyone button{width:auto;padding:.5rem 1.2rem;background:#a00}\
-progress{display:block;width:100%;height:1.2rem;margin:.3rem 0 1rem}\n";
+progress{display:block;width:100%;height:1.2rem;margin:.3rem 0 1rem}\
+form.action{margin:.6rem 0}form.action button{width:auto;padding:.5rem 1.2rem;margin-top:.6rem}\
+td form.action{margin:0}td form.action button{margin:0;padding:.3rem .8rem}\
+div.confirm p.error{flex-basis:100%}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

@@ -14,6 +14,7 @@ mod overview;
 mod page;
 mod sessions;
 mod sign_in;
+mod users;
 
 use axum::Router;
 use axum::routing::get;
@@ -56,6 +57,16 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/instance/sign-out/{operation_id}",
             get(instance::progress),
+        )
+        .route(users::PATH, get(users::list).post(users::create))
+        .route("/console/users/{user_id}", get(users::show))
+        .route(
+            "/console/users/{user_id}/{action}",
+            axum::routing::post(users::action),
+        )
+        .route(
+            "/console/users/{user_id}/sessions/{session_id}/sign-out",
+            axum::routing::post(users::sign_out_session),
         )
         .route("/console/{*rest}", get(overview::not_built))
 }

@@ -156,6 +156,15 @@ impl Domain {
             .operation(operation_id)
             .cloned()
             .ok_or_else(|| DomainError::NotFound(format!("sign-out operation {operation_id}")))?;
+        self.progress_of(instance_id, operation).await
+    }
+
+    /// The progress of an operation already loaded (listings load the aggregate once).
+    pub async fn progress_of(
+        &self,
+        instance_id: &str,
+        operation: SignOutOperation,
+    ) -> Result<SignOutProgress, DomainError> {
         let deliveries = DeliveryView::counts_of_ended_between(
             self.store.as_ref(),
             instance_id,

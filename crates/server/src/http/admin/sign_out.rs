@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::instance_sign_out::{SignOutOperation, SignOutProgress};
+use domain::instance_sign_out::SignOutProgress;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,20 +46,21 @@ pub struct SignOutBody {
     pub deliveries_pending: u64,
 }
 
-impl SignOutBody {
-    fn new(operation: &SignOutOperation, progress: Option<&SignOutProgress>) -> Self {
-        let deliveries = progress
-            .map(|progress| progress.deliveries)
-            .unwrap_or_default();
+impl From<SignOutProgress> for SignOutBody {
+    fn from(progress: SignOutProgress) -> Self {
+        let SignOutProgress {
+            operation,
+            deliveries,
+        } = progress;
         SignOutBody {
-            operation_id: operation.started.operation_id.clone(),
             state: if operation.running() {
                 "running"
             } else {
                 "completed"
             }
             .into(),
-            requested_by: operation.started.requested_by.clone(),
+            operation_id: operation.started.operation_id,
+            requested_by: operation.started.requested_by,
             started_at: operation.started.started_at.to_rfc3339(),
             finished_at: operation.finished_at.map(|at| at.to_rfc3339()),
             sessions_ended: operation.ended,
@@ -68,12 +69,6 @@ impl SignOutBody {
             deliveries_failed: deliveries.failed,
             deliveries_pending: deliveries.pending,
         }
-    }
-}
-
-impl From<SignOutProgress> for SignOutBody {
-    fn from(progress: SignOutProgress) -> Self {
-        SignOutBody::new(&progress.operation, Some(&progress))
     }
 }
 
@@ -107,7 +102,7 @@ async fn start(
     }
     let progress = state
         .domain
-        .sign_out_progress(&admin.instance_id, &operation.started.operation_id)
+        .progress_of(&admin.instance_id, operation)
         .await?;
     let status = if started {
         StatusCode::ACCEPTED
@@ -136,7 +131,7 @@ async fn list(
     for operation in state.domain.sign_out_operations(&admin.instance_id).await? {
         let progress = state
             .domain
-            .sign_out_progress(&admin.instance_id, &operation.started.operation_id)
+            .progress_of(&admin.instance_id, operation)
             .await?;
         operations.push(progress.into());
     }

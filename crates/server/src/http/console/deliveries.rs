@@ -6,15 +6,14 @@
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::session_logout::{DeliveryCursor, DeliveryFilter, DeliveryView};
 use notify::back_channel::{Redeliver, RedeliveryError};
 use protocol::response::escape_html;
 use serde::Deserialize;
 
 use super::auth::ConsoleAdmin;
-use super::page;
+use super::page::{self, failed, see_other, segment};
 use crate::http::AppState;
 use crate::http::admin::deliveries::{
     DeliveryBody, bodies, decode_cursor, encode_cursor, state_filter,
@@ -134,20 +133,6 @@ fn filter_of(
         .map(|raw| decode_cursor(&raw))
         .transpose()?;
     Ok((filter, cursor))
-}
-
-/// A path segment, percent-encoded.
-fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                (byte as char).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
 }
 
 fn detail_path(session_id: &str, client_id: &str) -> String {
@@ -277,15 +262,6 @@ fn table(deliveries: &[DeliveryBody]) -> String {
          <th scope=\"col\">State</th><th scope=\"col\">Attempts</th>\
          <th scope=\"col\">Ended at</th><th scope=\"col\">Last error</th></tr></thead>\
          <tbody>{rows}</tbody></table></div>"
-    )
-}
-
-fn failed(what: &str, error: impl std::fmt::Debug) -> Response {
-    tracing::error!(?error, "console: {what} failed");
-    page::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again later.",
     )
 }
 
@@ -517,11 +493,7 @@ pub async fn redeliver(
                 %client_id,
                 "console: redelivery requested"
             );
-            return (
-                StatusCode::SEE_OTHER,
-                [(LOCATION, detail_path(&session_id, &client_id))],
-            )
-                .into_response();
+            return see_other(&detail_path(&session_id, &client_id));
         }
         Err(RedeliveryError::NotFound(_)) => return not_found(&admin),
         Err(RedeliveryError::Refused(reason)) => reason.to_string(),

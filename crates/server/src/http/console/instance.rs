@@ -7,15 +7,14 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::instance_sign_out::SignOutOperation;
 use domain::{DomainError, FeatureState};
 use protocol::response::escape_html;
 use serde::Deserialize;
 
 use super::auth::ConsoleAdmin;
-use super::page;
+use super::page::{self, failed, see_other};
 use crate::http::AppState;
 use crate::http::admin::features::feature as parse_feature;
 use crate::http::admin::instance_issuer;
@@ -27,19 +26,6 @@ pub const PATH: &str = "/console/instance";
 pub const SIGN_OUT_PATH: &str = "/console/instance/sign-out";
 /// Past operations listed on the instance page.
 const OPERATIONS_SHOWN: usize = 20;
-
-fn failed(what: &str, error: impl std::fmt::Debug) -> Response {
-    tracing::error!(?error, "console: {what} failed");
-    page::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again later.",
-    )
-}
-
-fn see_other(path: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, path.to_owned())]).into_response()
-}
 
 fn on_off(value: bool) -> &'static str {
     if value { "on" } else { "off" }

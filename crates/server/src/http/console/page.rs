@@ -133,3 +133,37 @@ pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
     );
     (status, Html(document(title, "", &body))).into_response()
 }
+
+/// A path segment, percent-encoded (the console's links carry ids the person did not type, but
+/// an application's client_id may hold any character).
+pub(super) fn segment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A failure that is not the person's fault: logged, and a page that says so without details.
+pub(super) fn failed(what: &str, cause: impl std::fmt::Debug) -> Response {
+    tracing::error!(error = ?cause, "console: {what} failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again later.",
+    )
+}
+
+/// 303 to `path` (after a form was handled).
+pub(super) fn see_other(path: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(axum::http::header::LOCATION, path.to_owned())],
+    )
+        .into_response()
+}

@@ -7,14 +7,13 @@
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::{DomainError, NewUser, Profile, SessionView, TerminationReason, UserState, UserView};
 use protocol::response::escape_html;
 use serde::Deserialize;
 
 use super::auth::ConsoleAdmin;
-use super::page;
+use super::page::{self, failed, see_other, segment};
 use crate::http::AppState;
 
 /// The list page's path.
@@ -22,35 +21,8 @@ pub const PATH: &str = "/console/users";
 /// Users per page.
 const PAGE: u32 = 50;
 
-/// A path segment, percent-encoded.
-fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                (byte as char).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
-}
-
 fn user_path(user_id: &str) -> String {
     format!("{PATH}/{}", segment(user_id))
-}
-
-fn failed(what: &str, error: impl std::fmt::Debug) -> Response {
-    tracing::error!(?error, "console: {what} failed");
-    page::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again later.",
-    )
-}
-
-fn see_other(path: String) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, path)]).into_response()
 }
 
 /// A field at fault and why.
@@ -292,7 +264,7 @@ pub async fn create(
                     user_id = %user.user_id,
                     "console: user added"
                 );
-                return see_other(user_path(&user.user_id));
+                return see_other(&user_path(&user.user_id));
             }
             Err(DomainError::Invalid { field, reason }) => Some(invalid(field, &reason)),
             Err(error) => return failed("adding a user", error),
@@ -640,7 +612,7 @@ async fn finish(
                 action = what,
                 "console: user changed"
             );
-            see_other(path)
+            see_other(&path)
         }
         Ok(Done::Refused(invalid)) => {
             let outcome = Outcome {

@@ -41,6 +41,10 @@ eventstore::on_both_backends!(
     the_users_page_adds_lists_and_shows_users,
     a_users_sessions_are_signed_out_with_the_csrf_token,
     a_user_is_deactivated_reactivated_and_removed_from_the_console,
+    the_applications_page_creates_lists_and_edits_applications,
+    invalid_application_settings_are_shown_next_to_the_field_and_nothing_is_saved,
+    a_client_secret_is_replaced_and_an_application_removed_with_confirmation,
+    an_applications_page_shows_its_delivery_health_and_recent_deliveries,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -1169,5 +1173,590 @@ async fn a_user_is_deactivated_reactivated_and_removed_from_the_console(h: Harne
     assert!(domain.user(&instance, &user_id).await.is_err());
     let list = browser.get("/console/users").await.text().await.unwrap();
     assert!(!list.contains("carol"), "{list}");
+    server.stop().await.unwrap();
+}
+
+/// The new-application form's fields for a confidential web application, with `changes`
+/// replacing or adding fields.
+fn application_form(csrf: &str, changes: &[(&str, &str)]) -> String {
+    let mut fields = vec![
+        ("csrf", csrf),
+        ("name", "Notes & <Tasks>"),
+        ("client_type", "confidential"),
+        ("auth_method", ""),
+        (
+            "redirect_uris",
+            "https://app.example.com/callback\r\nhttps://app.example.com/cb2",
+        ),
+        ("post_logout_redirect_uris", "https://app.example.com/"),
+        ("grant_authorization_code", "yes"),
+        ("grant_refresh_token", "yes"),
+        ("id_token_signing_alg", "RS256"),
+        ("access_token_lifetime_secs", "3600"),
+        ("id_token_lifetime_secs", "3600"),
+        ("refresh_token_lifetime_secs", "2592000"),
+        ("back_channel_logout_uri", "https://app.example.com/logout"),
+        ("back_channel_logout_session_required", "yes"),
+    ];
+    for (name, value) in changes {
+        match fields.iter_mut().find(|(field, _)| field == name) {
+            Some(field) => field.1 = value,
+            None => fields.push((name, value)),
+        }
+    }
+    fields.retain(|(_, value)| !value.is_empty());
+    form(&fields)
+}
+
+/// The client secret a page shows, if any.
+fn shown_secret(html: &str) -> Option<String> {
+    let start = html.find("<code class=\"secret\">")? + "<code class=\"secret\">".len();
+    let end = start + html[start..].find("</code>")?;
+    Some(html[start..end].to_owned())
+}
+
+/// The list and the new-application form; creating a confidential application shows its
+/// secret once (201), which then authenticates the client, and never again (its page, the
+/// list); the list shows name, client ID, type and back-channel logout; editing saves every
+/// setting; a public application has no secret; a POST without the CSRF token changes nothing.
+async fn the_applications_page_creates_lists_and_edits_applications(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let instance = domain.default_instance().await.unwrap().instance_id;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+
+    let page = browser.get("/console/applications").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Applications</h1>"), "{html}");
+    assert!(
+        html.contains("aria-current=\"page\">Applications</a>"),
+        "{html}"
+    );
+    assert!(html.contains("No applications here."), "{html}");
+    assert!(
+        html.contains("<h2 id=\"create\">New application</h2>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+
+    // Without the CSRF token (or with another): 403, nothing created.
+    let refused = browser
+        .post_form("/console/applications", application_form("", &[]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_form(
+            "/console/applications",
+            application_form(&"0".repeat(64), &[]),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        domain
+            .applications(&instance, "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Created: the secret is shown in the answer, and works.
+    let created = browser
+        .post_form("/console/applications", application_form(&csrf, &[]))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    let secret = shown_secret(&html).expect("the secret is shown");
+    assert!(html.contains("shown only this once"), "{html}");
+    let apps = domain.applications(&instance, "", 10).await.unwrap();
+    assert_eq!(apps.len(), 1);
+    let app = &apps[0];
+    let client_id = app.client_id.clone();
+    assert_eq!(app.config.name, "Notes & <Tasks>");
+    assert_eq!(
+        app.config.redirect_uris,
+        [
+            "https://app.example.com/callback",
+            "https://app.example.com/cb2"
+        ]
+    );
+    assert_eq!(
+        app.config.auth_method,
+        domain::application::AuthMethod::ClientSecretBasic
+    );
+    assert!(app.config.back_channel_logout_session_required);
+    assert!(
+        domain
+            .authenticate_client(&instance, &client_id, &secret)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let app_path = format!("/console/applications/{client_id}");
+    assert!(html.contains(&format!("href=\"{app_path}\"")), "{html}");
+
+    // Never shown again: not on its page, not in the list.
+    let list = browser
+        .get("/console/applications")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains(&secret), "{list}");
+    assert!(
+        list.contains(&format!(
+            "<tr><th scope=\"row\"><a href=\"{app_path}\">Notes &amp; &lt;Tasks&gt;</a></th>\
+             <td>{client_id}</td><td>confidential</td><td>yes</td></tr>"
+        )),
+        "{list}"
+    );
+    let shown = browser.get(&app_path).await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let html = shown.text().await.unwrap();
+    assert!(!html.contains(&secret), "{html}");
+    assert!(shown_secret(&html).is_none(), "{html}");
+    assert!(
+        html.contains("<h1>Notes &amp; &lt;Tasks&gt;</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("https://app.example.com/callback\nhttps://app.example.com/cb2</textarea>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+
+    // Edited: every setting saved; without the CSRF token nothing changes.
+    let edit = application_form(
+        &csrf,
+        &[
+            ("name", "Notes"),
+            ("client_type", "public"),
+            ("auth_method", "client_secret_post"),
+            ("post_logout_redirect_uris", ""),
+            ("grant_refresh_token", ""),
+            ("id_token_signing_alg", "EdDSA"),
+            ("access_token_lifetime_secs", "60"),
+            ("id_token_lifetime_secs", "120"),
+            ("refresh_token_lifetime_secs", "180"),
+            ("back_channel_logout_uri", ""),
+            ("back_channel_logout_session_required", ""),
+        ],
+    );
+    let refused = browser
+        .post_form(&app_path, edit.replace(&format!("csrf={csrf}&"), ""))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        domain
+            .application(&instance, &client_id)
+            .await
+            .unwrap()
+            .config,
+        app.config
+    );
+    let saved = browser.post_form(&app_path, edit).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&saved), app_path);
+    let config = domain
+        .application(&instance, &client_id)
+        .await
+        .unwrap()
+        .config;
+    assert_eq!(config.name, "Notes");
+    assert_eq!(
+        config.client_type,
+        domain::application::ClientType::Confidential,
+        "the type is fixed"
+    );
+    assert_eq!(
+        config.auth_method,
+        domain::application::AuthMethod::ClientSecretPost
+    );
+    assert!(config.post_logout_redirect_uris.is_empty());
+    assert_eq!(
+        config.grant_types,
+        [domain::application::GrantType::AuthorizationCode]
+    );
+    assert_eq!(
+        config.id_token_signing_alg,
+        domain::application::SigningAlgorithm::EdDSA
+    );
+    assert_eq!(
+        (
+            config.access_token_lifetime_secs,
+            config.id_token_lifetime_secs,
+            config.refresh_token_lifetime_secs
+        ),
+        (60, 120, 180)
+    );
+    assert_eq!(config.back_channel_logout_uri, None);
+    assert!(!config.back_channel_logout_session_required);
+    let html = browser.get(&app_path).await.text().await.unwrap();
+    assert!(html.contains("<option value=\"EdDSA\" selected>"), "{html}");
+    assert!(
+        html.contains("No back-channel logout URI is set."),
+        "{html}"
+    );
+
+    // A public application: no secret, straight to its page.
+    let public = browser
+        .post_form(
+            "/console/applications",
+            application_form(
+                &csrf,
+                &[
+                    ("name", "SPA"),
+                    ("client_type", "public"),
+                    ("redirect_uris", "http://localhost:3000/cb"),
+                    ("back_channel_logout_uri", ""),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(public.status(), StatusCode::SEE_OTHER);
+    let public_path = location(&public);
+    let html = browser.get(&public_path).await.text().await.unwrap();
+    assert!(html.contains("A public client has no secret."), "{html}");
+    assert!(!html.contains("/secret\""), "{html}");
+    let list = browser
+        .get("/console/applications")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("<td>public</td><td>no</td>"), "{list}");
+    assert_eq!(
+        browser.get("/console/applications/nobody").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    server.stop().await.unwrap();
+}
+
+/// Settings the domain refuses (a redirect URI with a fragment, a back-channel URI that is no
+/// URL, a lifetime that is no number, a public client authenticating): 422, the error next to
+/// the field (aria-invalid, aria-describedby), what was typed kept, nothing saved, on create
+/// and on edit.
+async fn invalid_application_settings_are_shown_next_to_the_field_and_nothing_is_saved(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let instance = domain.default_instance().await.unwrap().instance_id;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+
+    for (field, value) in [
+        ("redirect_uris", "https://app.example.com/cb#fragment"),
+        ("post_logout_redirect_uris", "not a url"),
+        ("back_channel_logout_uri", "not a url <at all>"),
+        ("access_token_lifetime_secs", "an hour"),
+        ("id_token_lifetime_secs", "0"),
+        ("name", " "),
+    ] {
+        let refused = browser
+            .post_form(
+                "/console/applications",
+                application_form(&csrf, &[(field, value)]),
+            )
+            .await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}"
+        );
+        let html = refused.text().await.unwrap();
+        assert!(
+            html.contains(&format!(
+                "<p class=\"error\" id=\"{field}-error\" role=\"alert\">"
+            )),
+            "{field}: {html}"
+        );
+        assert!(
+            html.contains(&format!(
+                "aria-invalid=\"true\" aria-describedby=\"{field}-error\""
+            )),
+            "{field}: {html}"
+        );
+        let kept = protocol::response::escape_html(value);
+        assert!(
+            html.contains(&format!("value=\"{kept}\""))
+                || html.contains(&format!(">{kept}</textarea>")),
+            "{field} keeps {value:?}: {html}"
+        );
+        assert!(html.contains("value=\"Notes &amp; &lt;Tasks&gt;\"") || field == "name");
+    }
+    let public_with_secret = browser
+        .post_form(
+            "/console/applications",
+            application_form(
+                &csrf,
+                &[
+                    ("client_type", "public"),
+                    ("auth_method", "client_secret_basic"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(
+        public_with_secret.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let html = public_with_secret.text().await.unwrap();
+    assert!(html.contains("id=\"auth_method-error\""), "{html}");
+    assert!(
+        html.contains("<option value=\"public\" selected>"),
+        "{html}"
+    );
+    assert!(
+        domain
+            .applications(&instance, "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // On edit: the same, and the stored settings stay.
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let (app, _) = domain
+        .add_application(
+            &admin,
+            oidc_config(json!({"name": "Notes", "redirect_uris": [CALLBACK]})),
+        )
+        .await
+        .unwrap();
+    let app_path = format!("/console/applications/{}", app.client_id);
+    let refused = browser
+        .post_form(
+            &app_path,
+            application_form(
+                &csrf,
+                &[
+                    ("name", "Renamed"),
+                    ("redirect_uris", "https://app.example.com/cb#fragment"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"redirect_uris-error\""), "{html}");
+    assert!(html.contains("value=\"Renamed\""), "{html}");
+    assert!(
+        html.contains("https://app.example.com/cb#fragment</textarea>"),
+        "{html}"
+    );
+    assert!(html.contains("<h1>Notes</h1>"), "{html}");
+    assert_eq!(
+        domain
+            .application(&instance, &app.client_id)
+            .await
+            .unwrap()
+            .config,
+        app.config
+    );
+    server.stop().await.unwrap();
+}
+
+/// A new client secret needs the CSRF token and the ticked box (403 / 422 and the old secret
+/// still works without them); then it is shown once and the old one stops working. Removing
+/// needs both too, then the application is gone from the list.
+async fn a_client_secret_is_replaced_and_an_application_removed_with_confirmation(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let instance = admin.instance_id.clone();
+    let (app, old_secret) = domain
+        .add_application(
+            &admin,
+            oidc_config(json!({"name": "Notes", "redirect_uris": [CALLBACK]})),
+        )
+        .await
+        .unwrap();
+    let old_secret = old_secret.unwrap();
+    let client_id = app.client_id.clone();
+    let works = |secret: String| {
+        let domain = server.domain();
+        let (instance, client_id) = (instance.clone(), client_id.clone());
+        async move {
+            domain
+                .authenticate_client(&instance, &client_id, &secret)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let app_path = format!("/console/applications/{client_id}");
+    let html = browser.get(&app_path).await.text().await.unwrap();
+    assert!(
+        html.contains(&format!("action=\"{app_path}/secret\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("action=\"{app_path}/remove\"")),
+        "{html}"
+    );
+
+    let secret_path = format!("{app_path}/secret");
+    let refused = browser
+        .post_form(&secret_path, form(&[("confirm", "yes")]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let unconfirmed = browser
+        .post_form(&secret_path, form(&[("csrf", &csrf)]))
+        .await;
+    assert_eq!(unconfirmed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = unconfirmed.text().await.unwrap();
+    assert!(
+        html.contains("<p class=\"error\" id=\"secret-confirm-error\" role=\"alert\">"),
+        "{html}"
+    );
+    assert!(shown_secret(&html).is_none(), "{html}");
+    assert!(works(old_secret.clone()).await);
+
+    let replaced = browser
+        .post_form(&secret_path, form(&[("csrf", &csrf), ("confirm", "yes")]))
+        .await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let html = replaced.text().await.unwrap();
+    let new_secret = shown_secret(&html).expect("the new secret is shown");
+    assert_ne!(new_secret, old_secret);
+    assert!(works(new_secret.clone()).await);
+    assert!(!works(old_secret).await);
+    let html = browser.get(&app_path).await.text().await.unwrap();
+    assert!(!html.contains(&new_secret), "{html}");
+
+    let remove = format!("{app_path}/remove");
+    let refused = browser
+        .post_form(&remove, form(&[("confirm", "yes")]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let unconfirmed = browser.post_form(&remove, form(&[("csrf", &csrf)])).await;
+    assert_eq!(unconfirmed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = unconfirmed.text().await.unwrap();
+    assert!(html.contains("id=\"remove-confirm-error\""), "{html}");
+    assert!(domain.application(&instance, &client_id).await.is_ok());
+    let removed = browser
+        .post_form(&remove, form(&[("csrf", &csrf), ("confirm", "yes")]))
+        .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&removed), "/console/applications");
+    assert!(domain.application(&instance, &client_id).await.is_err());
+    let list = browser
+        .get("/console/applications")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains(&client_id), "{list}");
+    assert_eq!(browser.get(&app_path).await.status(), StatusCode::NOT_FOUND);
+    server.stop().await.unwrap();
+}
+
+/// An application whose logout endpoint refused a delivery: its page shows the delivery
+/// health row (one failed in the last hour and in a row) and the delivery, linked to its page.
+async fn an_applications_page_shows_its_delivery_health_and_recent_deliveries(h: Harness) {
+    let mut receiver = Receiver::start(&[400]).await;
+    let mut config = config(&h);
+    config.features.back_channel_logout = true;
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let settings = oidc_config(json!({
+        "name": "Notes",
+        "redirect_uris": [CALLBACK],
+        "back_channel_logout_uri": receiver.uri,
+    }));
+    let (app, secret) = domain.add_application(&admin, settings).await.unwrap();
+    let client_id = app.client_id;
+    let mut user = Browser::new(&server);
+    let redirect = user
+        .sign_in(
+            &authorize_path(&client_id),
+            "alice",
+            "correct horse battery",
+        )
+        .await;
+    let code = common::query_of(&redirect)["code"].clone();
+    let exchanged = user
+        .http
+        .post(format!("{}/oauth/v2/token", user.base))
+        .basic_auth(&client_id, secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), StatusCode::OK);
+    let users = domain.users(&admin.instance_id, "", 10).await.unwrap();
+    let sid = domain
+        .sessions_of_user(&admin.instance_id, &users[0].user_id, false)
+        .await
+        .unwrap()[0]
+        .session_id
+        .clone();
+    domain
+        .terminate_session(
+            &admin.instance_id,
+            &sid,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    receiver.next().await;
+    wait_for_stage(&server, &admin.instance_id, &sid, DeliveryStage::Failed).await;
+
+    let mut browser = Browser::new(&server);
+    signed_in(&mut browser, TOKEN).await;
+    let html = browser
+        .get(&format!("/console/applications/{client_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<h2>Delivery health</h2>"), "{html}");
+    assert!(
+        html.contains(
+            "<tr><th scope=\"row\">Notes</th><td>0</td><td>1</td><td>0</td><td>1</td><td>1</td>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/console/deliveries/{sid}/{client_id}\">{sid}</a>"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<td>failed</td><td>1</td>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "href=\"/console/deliveries?client_id={client_id}\""
+        )),
+        "{html}"
+    );
     server.stop().await.unwrap();
 }

@@ -61,7 +61,13 @@ form.sign-out-everyone button{width:auto;padding:.5rem 1.2rem;background:#a00}\
 progress{display:block;width:100%;height:1.2rem;margin:.3rem 0 1rem}\
 form.action{margin:.6rem 0}form.action button{width:auto;padding:.5rem 1.2rem;margin-top:.6rem}\
 td form.action{margin:0}td form.action button{margin:0;padding:.3rem .8rem}\
-div.confirm p.error{flex-basis:100%}\n";
+div.confirm p.error{flex-basis:100%}\
+textarea{width:100%;box-sizing:border-box;padding:.55rem;font-size:.95rem;font-family:monospace;\
+border:1px solid #999;border-radius:4px}textarea:focus{outline:3px solid #2a6df4;outline-offset:1px}\
+fieldset{border:1px solid #ccd;border-radius:6px;margin:.8rem 0 0;padding:.2rem .8rem .6rem}\
+legend{font-weight:600;padding:0 .3rem}form.settings{max-width:40rem}\
+form.settings button{width:auto;padding:.55rem 1.2rem}code{overflow-wrap:anywhere}\
+code.secret{font-size:1.05rem;background:#fff8d6;padding:.2rem .4rem;border-radius:4px}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

@@ -123,6 +123,25 @@ fn default_refresh_token_lifetime() -> u32 {
 }
 
 impl ApplicationSettings {
+    /// The settings of a request that names only the application: every default filled in
+    /// (the console's new-application form starts from these).
+    pub fn defaults() -> Self {
+        ApplicationSettings {
+            name: String::new(),
+            client_type: confidential(),
+            auth_method: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: default_grant_types(),
+            id_token_signing_alg: rs256(),
+            access_token_lifetime_secs: default_token_lifetime(),
+            id_token_lifetime_secs: default_token_lifetime(),
+            refresh_token_lifetime_secs: default_refresh_token_lifetime(),
+            back_channel_logout_uri: None,
+            back_channel_logout_session_required: false,
+        }
+    }
+
     /// The domain's settings, with defaults filled in; the domain validates them.
     pub fn into_config(self) -> OidcConfig {
         let auth_method = self.auth_method.unwrap_or(match self.client_type {
@@ -260,6 +279,15 @@ mod tests {
         assert_eq!(
             public.into_config().auth_method,
             application::AuthMethod::None
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_those_of_a_request_naming_only_the_application() {
+        let named: ApplicationSettings = parse_json(br#"{"name": ""}"#).unwrap();
+        assert_eq!(
+            ApplicationSettings::defaults().into_config(),
+            named.into_config()
         );
     }
 

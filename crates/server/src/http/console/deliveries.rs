@@ -236,7 +236,8 @@ fn filter_form(query: &Query, invalid: Option<&Invalid>) -> String {
     )
 }
 
-fn table(deliveries: &[DeliveryBody]) -> String {
+/// The deliveries table, each linking to its page (also an application's recent ones).
+pub(super) fn table(deliveries: &[DeliveryBody]) -> String {
     if deliveries.is_empty() {
         return "<p>No deliveries match.</p>".to_owned();
     }

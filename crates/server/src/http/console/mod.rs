@@ -7,8 +7,11 @@
 //! holds nothing but its random id. Every form that changes something carries the session's
 //! CSRF token.
 
+mod application_form;
+mod applications;
 mod auth;
 mod deliveries;
+mod form;
 mod instance;
 mod overview;
 mod page;
@@ -67,6 +70,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/users/{user_id}/sessions/{session_id}/sign-out",
             axum::routing::post(users::sign_out_session),
+        )
+        .route(
+            applications::PATH,
+            get(applications::list).post(applications::create),
+        )
+        .route(
+            "/console/applications/{client_id}",
+            get(applications::show).post(applications::change),
+        )
+        .route(
+            "/console/applications/{client_id}/{action}",
+            axum::routing::post(applications::action),
         )
         .route("/console/{*rest}", get(overview::not_built))
 }

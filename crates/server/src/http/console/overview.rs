@@ -17,9 +17,11 @@ use crate::http::AppState;
 const PAGE: u32 = 500;
 
 /// One row of the health table.
-struct Row {
-    name: String,
-    health: DeliveryHealth,
+pub(super) struct Row {
+    /// The application's name.
+    pub name: String,
+    /// How deliveries to it went lately.
+    pub health: DeliveryHealth,
 }
 
 /// Every application with a back-channel logout URI or with deliveries recorded, by client
@@ -67,7 +69,8 @@ fn figures(live: u64, counts: DeliveryCounts) -> String {
     )
 }
 
-fn health_table(rows: &[Row], alert_after: u32) -> String {
+/// The health table (also on an application's page, with its one row).
+pub(super) fn health_table(rows: &[Row], alert_after: u32) -> String {
     if rows.is_empty() {
         return "<p>No application has a back-channel logout URI.</p>".to_owned();
     }

@@ -13,6 +13,7 @@ use protocol::response::escape_html;
 use serde::Deserialize;
 
 use super::auth::ConsoleAdmin;
+use super::form::{Invalid, action_form, confirm_box, csrf_field, general_error, input};
 use super::page::{self, failed, see_other, segment};
 use crate::http::AppState;
 
@@ -23,52 +24,6 @@ const PAGE: u32 = 50;
 
 fn user_path(user_id: &str) -> String {
     format!("{PATH}/{}", segment(user_id))
-}
-
-/// A field at fault and why.
-struct Invalid {
-    field: String,
-    message: String,
-}
-
-/// The error next to `field` and the attributes tying the input to it.
-fn field_error(invalid: Option<&Invalid>, id: &str, field: &str) -> (String, String) {
-    match invalid {
-        Some(invalid) if invalid.field == field => (
-            format!(
-                "<p class=\"error\" id=\"{id}-error\" role=\"alert\">{}</p>",
-                escape_html(&invalid.message)
-            ),
-            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\""),
-        ),
-        _ => (String::new(), String::new()),
-    }
-}
-
-/// A labelled input; `value` is what was typed (never a password's).
-fn input(
-    id: &str,
-    field: &str,
-    label: &str,
-    kind: &str,
-    value: &str,
-    extra: &str,
-    invalid: Option<&Invalid>,
-) -> String {
-    let (error, marker) = field_error(invalid, id, field);
-    format!(
-        "<div><label for=\"{id}\">{label}</label>{error}\
-         <input id=\"{id}\" name=\"{field}\" type=\"{kind}\" value=\"{value}\"{extra}{marker}>\
-         </div>",
-        value = escape_html(value),
-    )
-}
-
-fn csrf_field(admin: &ConsoleAdmin) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape_html(&admin.session.csrf)
-    )
 }
 
 /// The create form as typed (the password is never shown again).
@@ -84,15 +39,7 @@ pub struct CreateForm {
 }
 
 fn create_form(admin: &ConsoleAdmin, typed: &CreateForm, invalid: Option<&Invalid>) -> String {
-    let general = match invalid {
-        Some(invalid) if !["username", "email", "password"].contains(&invalid.field.as_str()) => {
-            format!(
-                "<p class=\"error\" role=\"alert\">{}</p>",
-                escape_html(&invalid.message)
-            )
-        }
-        _ => String::new(),
-    };
+    let general = general_error(invalid, &["username", "email", "password"]);
     format!(
         "<h2 id=\"create\">Add a user</h2>{general}\
          <form method=\"post\" action=\"{PATH}\" class=\"filters\" aria-labelledby=\"create\">{csrf}\
@@ -307,23 +254,6 @@ async fn sessions_with_applications(
     Ok(shown)
 }
 
-fn confirm_box(id: &str, label: &str, invalid: Option<&Invalid>) -> String {
-    let (error, marker) = field_error(invalid, id, id);
-    format!(
-        "<div class=\"confirm\">{error}<input id=\"{id}\" name=\"confirm\" type=\"checkbox\" \
-         value=\"yes\" required{marker}><label for=\"{id}\">{label}</label></div>"
-    )
-}
-
-fn action_form(admin: &ConsoleAdmin, action: &str, fields: &str, button: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"{action}\" class=\"action\">{csrf}{fields}\
-         <button type=\"submit\">{button}</button></form>",
-        action = escape_html(action),
-        csrf = csrf_field(admin),
-    )
-}
-
 fn sessions_table(
     admin: &ConsoleAdmin,
     user: &UserView,
@@ -399,18 +329,10 @@ async fn user_page(
     .concat();
     let base = user_path(&user.user_id);
     let invalid = outcome.invalid;
-    let general = match invalid {
-        Some(invalid)
-            if !["password", "sign-out-all-confirm", "remove-confirm"]
-                .contains(&invalid.field.as_str()) =>
-        {
-            format!(
-                "<p class=\"error\" role=\"alert\">{}</p>",
-                escape_html(&invalid.message)
-            )
-        }
-        _ => String::new(),
-    };
+    let general = general_error(
+        invalid,
+        &["password", "sign-out-all-confirm", "remove-confirm"],
+    );
     let sign_out_all = if sessions.is_empty() {
         String::new()
     } else {

@@ -176,7 +176,10 @@ async fn main() {
         let (bench, apps, chunk) = (bench.clone(), apps.clone(), chunk.to_vec());
         tasks.spawn(async move {
             for user_id in chunk {
-                let bench = Bench { user_id, ..bench.clone() };
+                let bench = Bench {
+                    user_id,
+                    ..bench.clone()
+                };
                 for _ in 0..per_user {
                     bench.session_with(&apps).await;
                 }

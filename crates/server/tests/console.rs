@@ -345,6 +345,14 @@ impl Receiver {
         };
         let app = axum::Router::new()
             .route("/logout/{app}", post(receive))
+            .route(
+                "/callback",
+                axum::routing::get(|| async {
+                    axum::response::Html(
+                        "<!doctype html><title>Signed in</title><h1>Signed in</h1>",
+                    )
+                }),
+            )
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let uri = format!("http://{}/logout/app", listener.local_addr().unwrap());
@@ -1758,5 +1766,237 @@ async fn an_applications_page_shows_its_delivery_health_and_recent_deliveries(h:
         )),
         "{html}"
     );
+    server.stop().await.unwrap();
+}
+
+/// Types `text` into the input with id `id`.
+async fn type_into(browser: &HeadlessBrowser, id: &str, text: &str) {
+    let input = browser.find(Locator::Id(id)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// Clicks the submit button whose text is `label`.
+async fn click_button(browser: &HeadlessBrowser, label: &str) {
+    browser
+        .find(Locator::XPath(&format!(
+            "//button[@type='submit' and normalize-space()='{label}']"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("no {label} button"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Takes the page's screenshot as `name` and checks it loaded nothing from another origin;
+/// returns a description of the page for assertion messages.
+async fn looked_at(browser: &HeadlessBrowser, base: &str, name: &str) -> String {
+    let screenshot = browser.screenshot(name).await;
+    let what = format!("{name} (screenshot: {})", screenshot.display());
+    let foreign: Vec<String> = browser
+        .resource_urls()
+        .await
+        .into_iter()
+        .filter(|url| !url.starts_with(&format!("{base}/")))
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "{what} loaded from elsewhere: {foreign:?}"
+    );
+    what
+}
+
+/// The text of the page's `<main>`.
+async fn main_text(browser: &HeadlessBrowser) -> String {
+    let main = browser.find(Locator::Css("main")).await.unwrap();
+    main.text().await.unwrap()
+}
+
+/// The whole story in a real browser, as an admin lives it: sign in with the token, add a
+/// user and an application through their forms (the secret shown once), the user signs in to
+/// the application on the real sign-in page, the admin ends that session from the console,
+/// the application's logout endpoint receives the logout token, and the delivery shows as
+/// sent. Every page is screenshot (under the build's temporary directory) and loads nothing
+/// from another origin.
+#[tokio::test]
+async fn an_admin_ends_a_users_session_from_the_console_and_the_application_is_told() {
+    let Some(browser) = HeadlessBrowser::start().await else {
+        return;
+    };
+    let h = eventstore::testing::sqlite().await;
+    let mut receiver = Receiver::start(&[]).await;
+    let applications = receiver.uri.trim_end_matches("/logout/app").to_owned();
+    let mut config = config(&h);
+    config.features.back_channel_logout = true;
+    let server = RunningServer::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+
+    browser
+        .goto(&format!("{base}/console/sign-in"))
+        .await
+        .unwrap();
+    looked_at(&browser, &base, "console-sign-in").await;
+    type_into(&browser, "token", TOKEN).await;
+    browser.press(Key::Enter).await;
+    wait_for_url(&browser, &format!("{base}/console")).await;
+    looked_at(&browser, &base, "console-overview").await;
+
+    // A user, through the Users page's form.
+    browser
+        .goto(&format!("{base}/console/users"))
+        .await
+        .unwrap();
+    type_into(&browser, "new-username", "alice").await;
+    type_into(&browser, "new-password", "correct horse battery").await;
+    click_button(&browser, "Add user").await;
+    for _ in 0..200 {
+        if browser.current_url().await.unwrap().path() != "/console/users" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let user_page = browser.current_url().await.unwrap().to_string();
+    let what = looked_at(&browser, &base, "console-user").await;
+    assert!(main_text(&browser).await.contains("alice"), "{what}");
+    browser
+        .goto(&format!("{base}/console/users"))
+        .await
+        .unwrap();
+    looked_at(&browser, &base, "console-users").await;
+
+    // An application, through the Applications page's form; its secret is shown this once.
+    browser
+        .goto(&format!("{base}/console/applications"))
+        .await
+        .unwrap();
+    type_into(&browser, "name", "Notes").await;
+    type_into(
+        &browser,
+        "redirect_uris",
+        &format!("{applications}/callback"),
+    )
+    .await;
+    type_into(&browser, "back_channel_logout_uri", &receiver.uri).await;
+    click_button(&browser, "Create application").await;
+    let what = looked_at(&browser, &base, "console-client-secret").await;
+    let codes = browser.find_all(Locator::Css("dd code")).await.unwrap();
+    assert_eq!(codes.len(), 2, "{what}: the client id and secret");
+    let client_id = codes[0].text().await.unwrap();
+    let secret = codes[1].text().await.unwrap();
+    browser
+        .find(Locator::LinkText("Continue to the application"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(
+        &browser,
+        &format!("{base}/console/applications/{client_id}"),
+    )
+    .await;
+    let what = looked_at(&browser, &base, "console-application").await;
+    assert!(!main_text(&browser).await.contains(&secret), "{what}");
+
+    // alice signs in to Notes on the real sign-in page; Notes redeems its code.
+    let callback = format!("{applications}/callback");
+    browser
+        .goto(&format!(
+            "{base}/oauth/v2/authorize?{}",
+            form(&[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", &callback),
+                ("scope", "openid"),
+                ("code_challenge", common::CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
+        ))
+        .await
+        .unwrap();
+    type_into(&browser, "login", "alice").await;
+    type_into(&browser, "password", "correct horse battery").await;
+    browser.press(Key::Enter).await;
+    for _ in 0..200 {
+        if browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&callback)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let landed = browser.current_url().await.unwrap();
+    let code = landed
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .unwrap_or_else(|| panic!("no code at {landed}"))
+        .1
+        .into_owned();
+    let tokens = reqwest::Client::new()
+        .post(format!("{base}/oauth/v2/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &callback),
+            ("code_verifier", VERIFIER),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status(), StatusCode::OK);
+
+    // The admin ends alice's session on her page.
+    browser.goto(&user_page).await.unwrap();
+    let what = looked_at(&browser, &base, "console-user-signed-in").await;
+    assert!(main_text(&browser).await.contains("Notes"), "{what}");
+    // The session's own form (the header's "Sign out" ends the console session instead).
+    browser
+        .find(Locator::Css(
+            "form[action$='/sign-out'][action*='/sessions/'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let logout_token = receiver.next().await;
+    assert_eq!(logout_token.split('.').count(), 3, "a signed logout token");
+
+    // The delivery shows as sent, on the deliveries page and on the application's.
+    let mut sent = String::new();
+    for _ in 0..100 {
+        browser
+            .goto(&format!("{base}/console/deliveries?state=sent"))
+            .await
+            .unwrap();
+        sent = main_text(&browser).await;
+        if sent.contains("Notes") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let what = looked_at(&browser, &base, "console-deliveries").await;
+    assert!(sent.contains("Notes"), "{what}: {sent}");
+    browser
+        .goto(&format!("{base}/console/applications/{client_id}"))
+        .await
+        .unwrap();
+    looked_at(&browser, &base, "console-application-delivered").await;
+    for page in ["applications", "sessions", "instance"] {
+        browser
+            .goto(&format!("{base}/console/{page}"))
+            .await
+            .unwrap();
+        looked_at(&browser, &base, &format!("console-{page}")).await;
+    }
+
+    browser.close().await;
     server.stop().await.unwrap();
 }

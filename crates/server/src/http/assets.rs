@@ -30,7 +30,7 @@ ul.applications{padding-left:1.2rem}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}\
 a.continue{display:block;margin-top:1.2rem;padding:.6rem;border-radius:4px;background:#2a6df4;\
 color:#fff;text-align:center;text-decoration:none;font-size:1rem}\
 a.continue:hover{text-decoration:underline}a:focus{outline:3px solid #2a6df4;outline-offset:2px}\
-body.console{display:block;min-height:0}body.console main{box-sizing:border-box;\
+body.console{display:block;min-height:0}small.id{display:block;color:#555;font-size:.8em}body.console main{box-sizing:border-box;\
 width:min(72rem,calc(100% - 2rem));margin:1.5rem auto}body.console main.narrow{width:min(26rem,90vw)}\
 header.console{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;\
 gap:.5rem;background:#1f2a44;padding:.4rem 1rem}header.console ul{list-style:none;margin:0;\

@@ -9,6 +9,8 @@
 //! the POST that made it: it is not kept anywhere in clear, not even for a redirect, and the
 //! console's pages are `Cache-Control: no-store`.
 
+use std::collections::BTreeMap;
+
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -257,7 +259,10 @@ async fn recent_deliveries(state: &AppState, app: &ApplicationView) -> Result<St
         .finish();
     Ok(format!(
         "{table}<p><a href=\"{path}?{query}\">All deliveries to this application</a></p>",
-        table = deliveries::table(&listed),
+        table = deliveries::table(
+            &listed,
+            &BTreeMap::from([(app.client_id.clone(), app.config.name.clone())])
+        ),
         path = deliveries::PATH,
         query = escape_html(&all),
     ))

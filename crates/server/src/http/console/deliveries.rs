@@ -3,6 +3,8 @@
 //! bodies, from `crate::http::admin::deliveries`), one delivery with its history, and a
 //! redelivery form.
 
+use std::collections::BTreeMap;
+
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -236,8 +238,48 @@ fn filter_form(query: &Query, invalid: Option<&Invalid>) -> String {
     )
 }
 
-/// The deliveries table, each linking to its page (also an application's recent ones).
-pub(super) fn table(deliveries: &[DeliveryBody]) -> String {
+/// The names of the applications `deliveries` went to, by client id (one look-up per
+/// application on the page, not per row); a removed application is left out.
+pub(super) async fn application_names(
+    state: &AppState,
+    instance_id: &str,
+    deliveries: &[DeliveryBody],
+) -> Result<BTreeMap<String, String>, domain::DomainError> {
+    let mut names = BTreeMap::new();
+    for delivery in deliveries {
+        if names.contains_key(&delivery.client_id) {
+            continue;
+        }
+        match state
+            .domain
+            .application(instance_id, &delivery.client_id)
+            .await
+        {
+            Ok(app) => {
+                names.insert(delivery.client_id.clone(), app.config.name);
+            }
+            Err(domain::DomainError::NotFound(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(names)
+}
+
+/// An application by name, its client id beside it; by client id alone once removed.
+fn application_label(names: &BTreeMap<String, String>, client_id: &str) -> String {
+    match names.get(client_id) {
+        Some(name) => format!(
+            "{} <small class=\"id\">{}</small>",
+            escape_html(name),
+            escape_html(client_id)
+        ),
+        None => escape_html(client_id),
+    }
+}
+
+/// The deliveries table, each linking to its page (also an application's recent ones), the
+/// applications named from `names` (see [`application_names`]).
+pub(super) fn table(deliveries: &[DeliveryBody], names: &BTreeMap<String, String>) -> String {
     if deliveries.is_empty() {
         return "<p>No deliveries match.</p>".to_owned();
     }
@@ -249,7 +291,7 @@ pub(super) fn table(deliveries: &[DeliveryBody]) -> String {
                  <td>{state}</td><td>{attempts}</td><td>{ended}</td><td>{error}</td></tr>",
                 href = escape_html(&detail_path(&delivery.session_id, &delivery.client_id)),
                 session = escape_html(&delivery.session_id),
-                client = escape_html(&delivery.client_id),
+                client = application_label(names, &delivery.client_id),
                 state = escape_html(&delivery.state),
                 attempts = delivery.attempts,
                 ended = escape_html(delivery.ended_at.as_deref().unwrap_or("")),
@@ -304,6 +346,10 @@ pub async fn list(
         Ok(deliveries) => deliveries,
         Err(error) => return failed("reading deliveries", error),
     };
+    let names = match application_names(&state, instance_id, &deliveries).await {
+        Ok(names) => names,
+        Err(error) => return failed("naming applications", error),
+    };
     let next = next_cursor
         .map(|cursor| {
             let mut pairs = query.filter_pairs();
@@ -317,7 +363,7 @@ pub async fn list(
     show(
         StatusCode::OK,
         None,
-        &format!("{}{next}", table(&deliveries)),
+        &format!("{}{next}", table(&deliveries, &names)),
     )
 }
 

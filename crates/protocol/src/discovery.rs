@@ -123,6 +123,11 @@ pub struct ProviderMetadata {
     /// Back-Channel Logout §2.1: logout tokens and ID tokens carry `sid`; only when on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_supported: Option<bool>,
+    /// Front-Channel Logout §3: the signed-out page loads each application's logout URI.
+    pub frontchannel_logout_supported: bool,
+    /// Front-Channel Logout §3: `iss` and `sid` go to applications that require them, and ID
+    /// tokens carry both.
+    pub frontchannel_logout_session_supported: bool,
 }
 
 /// What varies between instances' discovery documents.
@@ -213,6 +218,8 @@ impl ProviderMetadata {
             authorization_response_iss_parameter_supported: true,
             backchannel_logout_supported: backchannel,
             backchannel_logout_session_supported: backchannel,
+            frontchannel_logout_supported: true,
+            frontchannel_logout_session_supported: true,
         })
     }
 

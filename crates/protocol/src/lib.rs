@@ -22,6 +22,7 @@ pub mod client;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
+pub mod front_channel;
 pub mod introspection;
 pub mod params;
 pub mod pkce;

@@ -269,3 +269,154 @@ async fn the_logout_receipt_names_the_applications_and_continues_by_keyboard() {
     browser.close().await;
     server.stop().await.unwrap();
 }
+
+/// A front-channel logout page on an origin of its own: hands over the query of every load.
+async fn front_channel_page() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (sender, loads) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/front-channel",
+        get(
+            move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
+                let sender = sender.clone();
+                async move {
+                    let _ = sender.send(query.unwrap_or_default());
+                    ([("cache-control", "no-cache, no-store")], "signed out here")
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (origin, loads)
+}
+
+/// The next front-channel load's query, or a panic after 10 s.
+async fn next_load(loads: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(10), loads.recv())
+        .await
+        .expect("the browser loaded the front-channel logout URI")
+        .unwrap()
+}
+
+/// Front-Channel Logout 1.0 in a real browser: alice signs in to two applications whose
+/// front-channel logout pages live on two other origins, one requiring `iss` and `sid` (and
+/// also told over the back channel), one with a registered query of its own. Ending the
+/// session with a post-logout URI shows a page whose hidden frames load both pages (the one
+/// that requires them with the issuer and alice's `sid`, the other with its own query kept
+/// and nothing added), then moves on by itself to the post-logout URI with the state.
+#[tokio::test]
+async fn front_channel_logout_loads_each_applications_page_then_continues() {
+    let Some(browser) = HeadlessBrowser::start().await else {
+        return;
+    };
+    let h = eventstore::testing::sqlite().await;
+    let applications = start_applications().await;
+    let (notes_origin, mut notes_loads) = front_channel_page().await;
+    let (calendar_origin, mut calendar_loads) = front_channel_page().await;
+    let mut config = config(&h);
+    config.features.back_channel_logout = true;
+    let server = RunningServer::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let alice = NewUser {
+        username: "alice".into(),
+        profile: Profile::default(),
+        password: PASSWORD.into(),
+    };
+    let alice = domain.add_user(&admin, alice).await.unwrap();
+    let mut apps = Vec::new();
+    for settings in [
+        json!({
+            "name": "Notes",
+            "back_channel_logout_uri": format!("{applications}/logout/told"),
+            "front_channel_logout_uri": format!("{notes_origin}/front-channel"),
+            "front_channel_logout_session_required": true,
+        }),
+        json!({
+            "name": "Calendar",
+            "front_channel_logout_uri": format!("{calendar_origin}/front-channel?app=calendar"),
+        }),
+    ] {
+        let mut settings = settings;
+        settings["redirect_uris"] = json!([format!("{applications}/callback")]);
+        settings["post_logout_redirect_uris"] = json!([format!("{applications}/signed-out")]);
+        let (app, secret) = domain
+            .add_application(&admin, oidc_config(settings))
+            .await
+            .unwrap();
+        apps.push(App {
+            client_id: app.client_id,
+            secret: secret.unwrap(),
+        });
+    }
+
+    browser
+        .goto(&authorize_url(&base, &applications, &apps[0].client_id))
+        .await
+        .unwrap();
+    wait_for_url(&browser, &format!("{base}/login?")).await;
+    browser
+        .find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser.press(Key::Enter).await;
+    let callback = wait_for_url(&browser, &format!("{applications}/callback?")).await;
+    let hint = id_token(&base, &applications, &apps[0], &callback).await;
+    browser
+        .goto(&authorize_url(&base, &applications, &apps[1].client_id))
+        .await
+        .unwrap();
+    let callback = wait_for_url(&browser, &format!("{applications}/callback?")).await;
+    id_token(&base, &applications, &apps[1], &callback).await;
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &alice.user_id, false)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    let sid = sessions[0].session_id.clone();
+
+    let signed_out = format!("{applications}/signed-out");
+    let logout = format!(
+        "{base}/oidc/v1/end_session?{}",
+        form(&[
+            ("id_token_hint", &hint),
+            ("post_logout_redirect_uri", &signed_out),
+            ("state", "af0ifjsldkj"),
+        ])
+    );
+    browser.goto(&logout).await.unwrap();
+    let discovery: Value = reqwest::get(format!("{base}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["frontchannel_logout_supported"], true);
+    assert_eq!(discovery["frontchannel_logout_session_supported"], true);
+    let issuer = discovery["issuer"].as_str().unwrap();
+    let notes = next_load(&mut notes_loads).await;
+    assert_eq!(
+        notes,
+        form(&[("iss", issuer), ("sid", &sid)]),
+        "Notes requires iss and sid"
+    );
+    assert_eq!(next_load(&mut calendar_loads).await, "app=calendar");
+    let arrived = wait_for_url(&browser, &signed_out).await;
+    assert_eq!(arrived, format!("{signed_out}?state=af0ifjsldkj"));
+    browser.screenshot("front-channel-continued").await;
+
+    browser.close().await;
+    server.stop().await.unwrap();
+}

@@ -89,6 +89,13 @@ pub struct OidcConfig {
     /// Whether the application requires `sid` in logout tokens.
     #[serde(default)]
     pub back_channel_logout_session_required: bool,
+    /// The page the browser loads in a hidden iframe when a session ends there
+    /// (Front-Channel Logout 1.0), if any.
+    #[serde(default)]
+    pub front_channel_logout_uri: Option<String>,
+    /// Whether the application requires `iss` and `sid` on its front-channel logout URI.
+    #[serde(default)]
+    pub front_channel_logout_session_required: bool,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
@@ -165,7 +172,10 @@ impl OidcConfig {
             }
         }
         if let Some(uri) = &self.back_channel_logout_uri {
-            check_back_channel_logout_uri(uri)?;
+            check_logout_uri("back_channel_logout_uri", uri)?;
+        }
+        if let Some(uri) = &self.front_channel_logout_uri {
+            check_logout_uri("front_channel_logout_uri", uri)?;
         }
         Ok(())
     }
@@ -208,10 +218,11 @@ fn check_redirect_uri(
     }
 }
 
-/// A back-channel logout URI: absolute http(s), no fragment (Back-Channel Logout 1.0 §2.2).
-/// Whether plain http and private addresses are acceptable is decided at delivery.
-fn check_back_channel_logout_uri(uri: &str) -> Result<(), DomainError> {
-    let field = "back_channel_logout_uri";
+/// A back- or front-channel logout URI: absolute http(s), no fragment (Back-Channel Logout
+/// 1.0 §2.2, Front-Channel Logout 1.0 §2; a query is allowed and kept). Whether plain http and
+/// private addresses are acceptable for a back-channel delivery is decided at delivery; a
+/// front-channel URI is loaded by the person's browser, never by the server.
+fn check_logout_uri(field: &'static str, uri: &str) -> Result<(), DomainError> {
     let parsed = url::Url::parse(uri)
         .map_err(|error| invalid(field, format!("{uri:?} is not an absolute URI ({error})")))?;
     if parsed.fragment().is_some() || uri.contains('#') {
@@ -241,6 +252,8 @@ mod tests {
             refresh_token_lifetime_secs: 2_592_000,
             back_channel_logout_uri: None,
             back_channel_logout_session_required: false,
+            front_channel_logout_uri: None,
+            front_channel_logout_session_required: false,
         }
     }
 

@@ -22,7 +22,7 @@ pub use commands::{CODE_LIFETIME_SECS, CodeRequest, IssuedTokens};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use projection::{GrantProjection, application_names_of_session};
+pub use projection::{GrantProjection, application_names_of_session, client_ids_of_session};
 pub use token::{TokenKind, TokenView, grant_id_of, grant_token};
 
 #[cfg(test)]

@@ -24,6 +24,22 @@ pub async fn application_names_of_session(
     rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
 }
 
+/// The client ids of the applications that received a code or tokens in a session, sorted.
+pub async fn client_ids_of_session(
+    store: &dyn EventStore,
+    instance_id: &str,
+    session_id: &str,
+) -> Result<Vec<String>, DomainError> {
+    let rows = store
+        .query(
+            "SELECT DISTINCT client_id FROM oidc_grants
+             WHERE instance_id = $1 AND session_id = $2 ORDER BY client_id",
+            &[instance_id.into(), session_id.into()],
+        )
+        .await?;
+    rows.iter().map(|row| Ok(row.text(0)?.to_owned())).collect()
+}
+
 /// Folds grant events into `oidc_grants`.
 pub struct GrantProjection;
 

@@ -133,6 +133,27 @@ impl Domain {
             .await
     }
 
+    /// The applications that received a code or tokens in a session, by client id; one
+    /// removed since is left out.
+    pub async fn applications_signed_in(
+        &self,
+        instance_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<crate::application::ApplicationView>, DomainError> {
+        self.runner.catch_up(GrantProjection.name()).await?;
+        let ids = crate::grant::client_ids_of_session(self.store.as_ref(), instance_id, session_id)
+            .await?;
+        let mut applications = Vec::with_capacity(ids.len());
+        for client_id in ids {
+            match self.application(instance_id, &client_id).await {
+                Ok(application) => applications.push(application),
+                Err(DomainError::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(applications)
+    }
+
     /// Ends one session; ending an ended session succeeds and records nothing.
     pub async fn terminate_session(
         &self,

@@ -32,6 +32,9 @@ pub struct Settings {
     /// Where back-channel logout tokens are POSTed.
     #[arg(long)]
     back_channel_logout_uri: Option<String>,
+    /// The page a browser loads in a hidden iframe on sign-out (front-channel logout).
+    #[arg(long)]
+    front_channel_logout_uri: Option<String>,
 }
 
 impl Settings {
@@ -55,6 +58,10 @@ impl Settings {
             (
                 "back_channel_logout_uri",
                 self.back_channel_logout_uri.map(Value::from),
+            ),
+            (
+                "front_channel_logout_uri",
+                self.front_channel_logout_uri.map(Value::from),
             ),
         ];
         for (field, value) in given {
@@ -88,6 +95,9 @@ pub struct CreateApp {
     /// Require `sid` in logout tokens.
     #[arg(long, requires = "back_channel_logout_uri")]
     back_channel_logout_session_required: bool,
+    /// Require `iss` and `sid` on the front-channel logout URI.
+    #[arg(long, requires = "front_channel_logout_uri")]
+    front_channel_logout_session_required: bool,
 }
 
 /// The flags of `app update`: each given one replaces that setting; the rest stay as they are.
@@ -118,13 +128,19 @@ pub struct UpdateApp {
     /// Whether logout tokens must carry `sid` (`true` or `false`).
     #[arg(long)]
     back_channel_logout_session_required: Option<bool>,
+    /// Stop front-channel logout for this application.
+    #[arg(long, conflicts_with = "front_channel_logout_uri")]
+    no_front_channel_logout: bool,
+    /// Whether the front-channel logout URI gets `iss` and `sid` (`true` or `false`).
+    #[arg(long)]
+    front_channel_logout_session_required: Option<bool>,
 }
 
 /// Application subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Create an OIDC application; a confidential client's secret is printed once.
-    Create(CreateApp),
+    Create(Box<CreateApp>),
     /// List applications by client_id.
     List {
         /// Page size (1 to 500).
@@ -135,7 +151,7 @@ pub enum AppCommand {
         after: Option<String>,
     },
     /// Change settings of an application; only the given flags change.
-    Update(UpdateApp),
+    Update(Box<UpdateApp>),
     /// Show one application.
     Show {
         /// The application's client_id.
@@ -158,7 +174,7 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
     match command {
         AppCommand::Create(create) => {
             let answer = client
-                .post(&["applications"], Some(&create_body(create)))
+                .post(&["applications"], Some(&create_body(*create)))
                 .await?;
             if json {
                 output::json(&answer.body);
@@ -210,7 +226,7 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
                 .await?;
             let client_id = update.client_id.clone();
             let current: ApplicationBody = current.parse()?;
-            let body = update_body(serde_json::to_value(&current.config)?, update);
+            let body = update_body(serde_json::to_value(&current.config)?, *update);
             let answer = client
                 .send(
                     reqwest::Method::PUT,
@@ -271,6 +287,7 @@ fn create_body(command: CreateApp) -> Value {
         grant_types,
         settings,
         back_channel_logout_session_required,
+        front_channel_logout_session_required,
     } = command;
     let mut body = Map::new();
     body.insert("name".into(), json!(name));
@@ -287,8 +304,19 @@ fn create_body(command: CreateApp) -> Value {
         body.insert("grant_types".into(), json!(grant_types));
     }
     settings.apply(&mut body);
-    if back_channel_logout_session_required {
-        body.insert("back_channel_logout_session_required".into(), json!(true));
+    for (field, required) in [
+        (
+            "back_channel_logout_session_required",
+            back_channel_logout_session_required,
+        ),
+        (
+            "front_channel_logout_session_required",
+            front_channel_logout_session_required,
+        ),
+    ] {
+        if required {
+            body.insert(field.into(), json!(true));
+        }
     }
     Value::Object(body)
 }
@@ -306,6 +334,8 @@ fn update_body(current: Value, update: UpdateApp) -> Value {
         settings,
         no_back_channel_logout,
         back_channel_logout_session_required,
+        no_front_channel_logout,
+        front_channel_logout_session_required,
     } = update;
     let mut body = match current {
         Value::Object(map) => map,
@@ -328,15 +358,26 @@ fn update_body(current: Value, update: UpdateApp) -> Value {
     if let Some(name) = name {
         body.insert("name".into(), json!(name));
     }
-    if let Some(required) = back_channel_logout_session_required {
-        body.insert(
-            "back_channel_logout_session_required".into(),
-            json!(required),
-        );
-    }
-    if no_back_channel_logout {
-        body.insert("back_channel_logout_uri".into(), Value::Null);
-        body.insert("back_channel_logout_session_required".into(), json!(false));
+    let channels = [
+        (
+            "back_channel_logout",
+            back_channel_logout_session_required,
+            no_back_channel_logout,
+        ),
+        (
+            "front_channel_logout",
+            front_channel_logout_session_required,
+            no_front_channel_logout,
+        ),
+    ];
+    for (channel, required, stop) in channels {
+        if let Some(required) = required {
+            body.insert(format!("{channel}_session_required"), json!(required));
+        }
+        if stop {
+            body.insert(format!("{channel}_uri"), Value::Null);
+            body.insert(format!("{channel}_session_required"), json!(false));
+        }
     }
     Value::Object(body)
 }
@@ -398,6 +439,14 @@ fn rows(app: &ApplicationBody) -> Vec<(&'static str, String)> {
         (
             "back_channel_logout_session_required",
             config.back_channel_logout_session_required.to_string(),
+        ),
+        (
+            "front_channel_logout_uri",
+            or_dash(config.front_channel_logout_uri.as_deref()),
+        ),
+        (
+            "front_channel_logout_session_required",
+            config.front_channel_logout_session_required.to_string(),
         ),
         ("has_client_secret", app.has_client_secret.to_string()),
         ("created_at", app.created_at.clone()),

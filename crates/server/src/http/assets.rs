@@ -8,6 +8,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use protocol::response::{AUTO_SUBMIT_SCRIPT, AUTO_SUBMIT_SCRIPT_PATH};
 
+use super::oidc::front_channel;
+
 use super::AppState;
 
 /// Where the pages' style sheet is served.
@@ -91,5 +93,9 @@ pub fn router() -> Router<AppState> {
         .route(
             AUTO_SUBMIT_SCRIPT_PATH,
             get(|| async { asset("text/javascript; charset=utf-8", AUTO_SUBMIT_SCRIPT) }),
+        )
+        .route(
+            front_channel::SCRIPT_PATH,
+            get(|| async { asset("text/javascript; charset=utf-8", front_channel::SCRIPT) }),
         )
 }

@@ -45,6 +45,10 @@ pub async fn add(State(state): State<AppState>, request: Request, next: Next) ->
         (PRAGMA, "no-cache"),
     ];
     for (name, value) in fixed {
+        // A page that frames other origins (front-channel logout) brings its own policy.
+        if name == CONTENT_SECURITY_POLICY && headers.contains_key(CONTENT_SECURITY_POLICY) {
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     if state.settings.https {

@@ -100,6 +100,13 @@ pub struct ApplicationSettings {
     /// Whether the application requires `sid` in logout tokens.
     #[serde(default)]
     pub back_channel_logout_session_required: bool,
+    /// The page a browser loads in a hidden iframe when the person signs out here
+    /// (Front-Channel Logout 1.0), if any.
+    #[serde(default)]
+    pub front_channel_logout_uri: Option<String>,
+    /// Whether that page needs `iss` and `sid` in its query.
+    #[serde(default)]
+    pub front_channel_logout_session_required: bool,
 }
 
 fn confidential() -> ClientType {
@@ -139,6 +146,8 @@ impl ApplicationSettings {
             refresh_token_lifetime_secs: default_refresh_token_lifetime(),
             back_channel_logout_uri: None,
             back_channel_logout_session_required: false,
+            front_channel_logout_uri: None,
+            front_channel_logout_session_required: false,
         }
     }
 
@@ -161,6 +170,8 @@ impl ApplicationSettings {
             refresh_token_lifetime_secs: self.refresh_token_lifetime_secs,
             back_channel_logout_uri: self.back_channel_logout_uri,
             back_channel_logout_session_required: self.back_channel_logout_session_required,
+            front_channel_logout_uri: self.front_channel_logout_uri,
+            front_channel_logout_session_required: self.front_channel_logout_session_required,
         }
     }
 }
@@ -192,6 +203,10 @@ pub struct ApplicationConfig {
     pub back_channel_logout_uri: Option<String>,
     /// Whether the application requires `sid` in logout tokens.
     pub back_channel_logout_session_required: bool,
+    /// The page a browser loads in a hidden iframe on sign-out, if any.
+    pub front_channel_logout_uri: Option<String>,
+    /// Whether that page needs `iss` and `sid` in its query.
+    pub front_channel_logout_session_required: bool,
 }
 
 impl From<OidcConfig> for ApplicationConfig {
@@ -209,6 +224,8 @@ impl From<OidcConfig> for ApplicationConfig {
             refresh_token_lifetime_secs: config.refresh_token_lifetime_secs,
             back_channel_logout_uri: config.back_channel_logout_uri,
             back_channel_logout_session_required: config.back_channel_logout_session_required,
+            front_channel_logout_uri: config.front_channel_logout_uri,
+            front_channel_logout_session_required: config.front_channel_logout_session_required,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::http::admin::application_settings::{ApplicationConfig, ApplicationSet
 
 /// The form's fields with their own error place; named as the domain names the settings, so
 /// a `DomainError::Invalid` lands next to its field.
-pub(super) const FIELDS: [&str; 11] = [
+pub(super) const FIELDS: [&str; 12] = [
     "name",
     "client_type",
     "auth_method",
@@ -25,6 +25,7 @@ pub(super) const FIELDS: [&str; 11] = [
     "id_token_lifetime_secs",
     "refresh_token_lifetime_secs",
     BACK_CHANNEL_FIELD,
+    "front_channel_logout_uri",
 ];
 /// The back-channel logout URI's field.
 const BACK_CHANNEL_FIELD: &str = "back_channel_logout_uri";
@@ -84,6 +85,9 @@ pub struct ApplicationForm {
     #[serde(default)]
     back_channel_logout_uri: String,
     back_channel_logout_session_required: Option<String>,
+    #[serde(default)]
+    front_channel_logout_uri: String,
+    front_channel_logout_session_required: Option<String>,
 }
 
 /// A value's name as the admin API's JSON spells it.
@@ -144,6 +148,10 @@ impl ApplicationForm {
             back_channel_logout_session_required: config
                 .back_channel_logout_session_required
                 .then(|| "yes".to_owned()),
+            front_channel_logout_uri: config.front_channel_logout_uri.unwrap_or_default(),
+            front_channel_logout_session_required: config
+                .front_channel_logout_session_required
+                .then(|| "yes".to_owned()),
             name: config.name,
         }
     }
@@ -173,7 +181,10 @@ impl ApplicationForm {
                 grant_types.push(grant);
             }
         }
-        let uri = self.back_channel_logout_uri.trim();
+        let optional = |typed: &str| {
+            let typed = typed.trim();
+            (!typed.is_empty()).then(|| typed.to_owned())
+        };
         let settings = ApplicationSettings {
             name: self.name.clone(),
             client_type: from_wire("client_type", &self.client_type, "types")?,
@@ -198,9 +209,13 @@ impl ApplicationForm {
                 "refresh_token_lifetime_secs",
                 &self.refresh_token_lifetime_secs,
             )?,
-            back_channel_logout_uri: (!uri.is_empty()).then(|| uri.to_owned()),
+            back_channel_logout_uri: optional(&self.back_channel_logout_uri),
             back_channel_logout_session_required: ticked(
                 &self.back_channel_logout_session_required,
+            ),
+            front_channel_logout_uri: optional(&self.front_channel_logout_uri),
+            front_channel_logout_session_required: ticked(
+                &self.front_channel_logout_session_required,
             ),
         };
         Ok(settings.into_config())
@@ -327,6 +342,21 @@ pub(super) fn fields(
             "back_channel_logout_session_required",
             "The application requires sid in logout tokens",
             ticked(&typed.back_channel_logout_session_required),
+        ),
+        input(
+            "front_channel_logout_uri",
+            "front_channel_logout_uri",
+            "Front-channel logout URI (optional; loaded in a hidden frame on sign-out)",
+            "url",
+            &typed.front_channel_logout_uri,
+            "",
+            invalid,
+        ),
+        checkbox(
+            "front_channel_logout_session_required",
+            "front_channel_logout_session_required",
+            "The application requires iss and sid on its front-channel logout URI",
+            ticked(&typed.front_channel_logout_session_required),
         ),
     ]
     .concat()

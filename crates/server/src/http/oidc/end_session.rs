@@ -19,6 +19,7 @@ use protocol::response::escape_html;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::front_channel::FrontChannel;
 use super::logout_receipt::Receipt;
 use super::session::{SESSION_COOKIE, cookie, current_session};
 use super::{Issuer, client, page};
@@ -219,10 +220,13 @@ impl Logout {
 
     /// Ends the session (recording the origin the request came in on), then continues to the
     /// validated post-logout URI or the signed-out page; when it waited for the session's
-    /// back-channel deliveries, it shows their receipt first.
+    /// back-channel deliveries, it shows their receipt first. Applications with a
+    /// front-channel logout URI get their hidden frames on whichever page is shown; with such
+    /// frames, the redirect becomes a page that moves on once they have loaded.
     async fn sign_out(self, state: &AppState, issuer: &Issuer, jar: CookieJar) -> Response {
         let instance_id = &issuer.instance.instance_id;
         let mut jar = jar;
+        let mut front_channel = FrontChannel::default();
         if let Some(session) = &self.session {
             let ended = state
                 .domain
@@ -238,27 +242,51 @@ impl Logout {
                 return server_error(error);
             }
             jar = jar.remove(SESSION_COOKIE);
+            front_channel = FrontChannel::of(state, issuer, &session.session_id).await;
             let deliveries = wait_for_deliveries(state, instance_id, &session.session_id).await;
             if !deliveries.is_empty() {
                 let receipt = Receipt::of(state, instance_id, &deliveries).await;
-                return self.show_receipt(jar, &receipt);
+                let page = receipt.page(self.continue_location(), &front_channel.frames());
+                return (jar, front_channel.allow_frames(page)).into_response();
             }
         }
-        self.continue_to(
-            jar,
-            "Signed out",
-            "<h1>You are signed out</h1><p>You can close this window.</p>",
-        )
+        if front_channel.is_empty() {
+            return self.continue_to(
+                jar,
+                "Signed out",
+                "<h1>You are signed out</h1><p>You can close this window.</p>",
+            );
+        }
+        let page = match self.continue_location() {
+            Some(location) => page::html_with_head(
+                StatusCode::OK,
+                "Signed out",
+                &FrontChannel::continue_head(location),
+                &format!(
+                    "<h1>You are signed out</h1><p>Signing you out of your applications…</p>\
+                     {}{}",
+                    FrontChannel::continue_link(location),
+                    front_channel.frames()
+                ),
+            ),
+            None => page::html(
+                StatusCode::OK,
+                "Signed out",
+                &format!(
+                    "<h1>You are signed out</h1><p>You can close this window.</p>{}",
+                    front_channel.frames()
+                ),
+            ),
+        };
+        (jar, front_channel.allow_frames(page)).into_response()
     }
 
-    /// The receipt page instead of the redirect: the person was held back for the fan-out, so
-    /// they see its outcome and continue to the validated post-logout URI by a link.
-    fn show_receipt(self, jar: CookieJar, receipt: &Receipt) -> Response {
-        let continue_to = match &self.decision.after_logout {
+    /// The validated post-logout URI with its `state`, exactly as the redirect would carry it.
+    fn continue_location(&self) -> Option<&str> {
+        match &self.decision.after_logout {
             AfterLogout::Redirect { location } => Some(location.as_str()),
             AfterLogout::ShowLoggedOutPage => None,
-        };
-        (jar, receipt.page(continue_to)).into_response()
+        }
     }
 
     /// Leaves the session as it is; back to the validated post-logout URI, if one was given.

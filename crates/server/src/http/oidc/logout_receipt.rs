@@ -45,8 +45,9 @@ impl Receipt {
     }
 
     /// The page, with a link on to `continue_to` (the validated post-logout URI with its
-    /// `state`, exactly as the redirect would carry it) or, without one, nowhere to go.
-    pub fn page(&self, continue_to: Option<&str>) -> Response {
+    /// `state`, exactly as the redirect would carry it) or, without one, nowhere to go; and
+    /// `frames` (front-channel logout's hidden iframes, already escaped) at its end.
+    pub fn page(&self, continue_to: Option<&str>, frames: &str) -> Response {
         let mut body = String::from("<h1>You are signed out</h1>");
         if !self.told.is_empty() {
             body.push_str(&section(
@@ -72,6 +73,7 @@ impl Receipt {
             )),
             None => body.push_str("<p>You can close this window.</p>"),
         }
+        body.push_str(frames);
         page::html(StatusCode::OK, "Signed out", &body)
     }
 }

@@ -5,6 +5,7 @@ mod authorize;
 mod client;
 mod discovery;
 mod end_session;
+pub mod front_channel;
 mod introspection;
 mod issuer;
 mod login;

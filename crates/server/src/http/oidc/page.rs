@@ -10,10 +10,15 @@ use protocol::response::escape_html;
 use crate::http::assets::STYLE_SHEET_PATH;
 
 fn page(title: &str, body: &str) -> String {
+    page_with_head(title, "", body)
+}
+
+/// [`page`] with `head` (markup the caller built, dynamic values escaped) in the `<head>`.
+fn page_with_head(title: &str, head: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title><link rel=\"stylesheet\" href=\"{STYLE_SHEET_PATH}\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"{STYLE_SHEET_PATH}\">{head}\
          </head><body><main>{body}</main></body></html>",
         title = escape_html(title),
     )
@@ -66,4 +71,9 @@ pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
 /// A page whose body the caller built, escaping every dynamic value itself.
 pub fn html(status: StatusCode, title: &str, body: &str) -> Response {
     (status, Html(page(title, body))).into_response()
+}
+
+/// [`html`] with `head` added to the `<head>` (built by the caller, values escaped).
+pub fn html_with_head(status: StatusCode, title: &str, head: &str, body: &str) -> Response {
+    (status, Html(page_with_head(title, head, body))).into_response()
 }

@@ -32,6 +32,10 @@ pub struct Settings {
     /// Where back-channel logout tokens are POSTed.
     #[arg(long)]
     back_channel_logout_uri: Option<String>,
+    /// A scope the application may request with the client credentials grant (repeat for
+    /// several; on update, replaces the list).
+    #[arg(long = "client-credentials-scope")]
+    client_credentials_scopes: Vec<String>,
 }
 
 impl Settings {
@@ -62,6 +66,12 @@ impl Settings {
                 body.insert(field.into(), value);
             }
         }
+        if !self.client_credentials_scopes.is_empty() {
+            body.insert(
+                "client_credentials_scopes".into(),
+                json!(self.client_credentials_scopes),
+            );
+        }
     }
 }
 
@@ -81,7 +91,7 @@ pub struct CreateApp {
     #[arg(long)]
     public: bool,
     /// An allowed grant (repeat; default: authorization_code and refresh_token).
-    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token"])]
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
     grant_types: Vec<String>,
     #[command(flatten)]
     settings: Settings,
@@ -108,13 +118,16 @@ pub struct UpdateApp {
     #[arg(long, conflicts_with = "post_logout_redirect_uris")]
     no_post_logout_redirect_uris: bool,
     /// An allowed grant (repeat; replaces the list).
-    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token"])]
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
     grant_types: Vec<String>,
     #[command(flatten)]
     settings: Settings,
     /// Stop back-channel logout for this application.
     #[arg(long, conflicts_with = "back_channel_logout_uri")]
     no_back_channel_logout: bool,
+    /// Remove every client credentials scope.
+    #[arg(long, conflicts_with = "client_credentials_scopes")]
+    no_client_credentials_scopes: bool,
     /// Whether logout tokens must carry `sid` (`true` or `false`).
     #[arg(long)]
     back_channel_logout_session_required: Option<bool>,
@@ -305,6 +318,7 @@ fn update_body(current: Value, update: UpdateApp) -> Value {
         grant_types,
         settings,
         no_back_channel_logout,
+        no_client_credentials_scopes,
         back_channel_logout_session_required,
     } = update;
     let mut body = match current {
@@ -333,6 +347,9 @@ fn update_body(current: Value, update: UpdateApp) -> Value {
             "back_channel_logout_session_required".into(),
             json!(required),
         );
+    }
+    if no_client_credentials_scopes {
+        body.insert("client_credentials_scopes".into(), json!([]));
     }
     if no_back_channel_logout {
         body.insert("back_channel_logout_uri".into(), Value::Null);
@@ -398,6 +415,10 @@ fn rows(app: &ApplicationBody) -> Vec<(&'static str, String)> {
         (
             "back_channel_logout_session_required",
             config.back_channel_logout_session_required.to_string(),
+        ),
+        (
+            "client_credentials_scopes",
+            list(&config.client_credentials_scopes),
         ),
         ("has_client_secret", app.has_client_secret.to_string()),
         ("created_at", app.created_at.clone()),

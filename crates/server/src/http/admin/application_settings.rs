@@ -36,6 +36,8 @@ pub enum GrantType {
     AuthorizationCode,
     /// The refresh token grant.
     RefreshToken,
+    /// The client credentials grant (RFC 6749 §4.4; confidential clients only).
+    ClientCredentials,
 }
 
 /// The JWS algorithm of the client's ID and logout tokens.
@@ -100,6 +102,10 @@ pub struct ApplicationSettings {
     /// Whether the application requires `sid` in logout tokens.
     #[serde(default)]
     pub back_channel_logout_session_required: bool,
+    /// The scopes the application may request with the client credentials grant (none by
+    /// default); a request without `scope` gets them all.
+    #[serde(default)]
+    pub client_credentials_scopes: Vec<String>,
 }
 
 fn confidential() -> ClientType {
@@ -142,6 +148,7 @@ impl ApplicationSettings {
             refresh_token_lifetime_secs: self.refresh_token_lifetime_secs,
             back_channel_logout_uri: self.back_channel_logout_uri,
             back_channel_logout_session_required: self.back_channel_logout_session_required,
+            client_credentials_scopes: self.client_credentials_scopes,
         }
     }
 }
@@ -173,6 +180,9 @@ pub struct ApplicationConfig {
     pub back_channel_logout_uri: Option<String>,
     /// Whether the application requires `sid` in logout tokens.
     pub back_channel_logout_session_required: bool,
+    /// The scopes the application may request with the client credentials grant.
+    #[serde(default)]
+    pub client_credentials_scopes: Vec<String>,
 }
 
 impl From<OidcConfig> for ApplicationConfig {
@@ -190,6 +200,7 @@ impl From<OidcConfig> for ApplicationConfig {
             refresh_token_lifetime_secs: config.refresh_token_lifetime_secs,
             back_channel_logout_uri: config.back_channel_logout_uri,
             back_channel_logout_session_required: config.back_channel_logout_session_required,
+            client_credentials_scopes: config.client_credentials_scopes,
         }
     }
 }
@@ -224,7 +235,7 @@ mirror!(
 mirror!(
     GrantType,
     application::GrantType,
-    [AuthorizationCode, RefreshToken]
+    [AuthorizationCode, RefreshToken, ClientCredentials]
 );
 mirror!(
     SigningAlgorithm,
@@ -287,5 +298,17 @@ mod tests {
             (60, 120, 180)
         );
         assert!(shown.back_channel_logout_session_required);
+        assert!(shown.client_credentials_scopes.is_empty());
+
+        let machine: ApplicationSettings = parse_json(
+            br#"{"name": "Worker", "grant_types": ["client_credentials"],
+                "client_credentials_scopes": ["reports:read"]}"#,
+        )
+        .unwrap();
+        let config = machine.into_config();
+        config.validate().unwrap();
+        let shown = ApplicationConfig::from(config);
+        assert_eq!(shown.grant_types, [GrantType::ClientCredentials]);
+        assert_eq!(shown.client_credentials_scopes, ["reports:read"]);
     }
 }

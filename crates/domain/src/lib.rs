@@ -28,7 +28,7 @@ pub use admin_token::{AdminPrincipal, AdminTokenView, IssuedAdminToken};
 pub use clock::{Clock, FixedClock};
 pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};
-pub use grant::{CODE_LIFETIME_SECS, CodeRequest, IssuedTokens};
+pub use grant::{CODE_LIFETIME_SECS, ClientToken, CodeRequest, IssuedTokens};
 pub use instance::InstanceView;
 pub use instance::{SetupOutcome, SetupRequest};
 pub use observer::Observer;

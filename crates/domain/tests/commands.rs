@@ -759,6 +759,7 @@ mod grants {
         a_new_password_ends_the_users_sessions_unless_turned_off,
         signing_out_everyone_runs_in_chunks_resumes_and_runs_once,
         delivery_health_follows_the_recorded_outcomes,
+        a_client_token_has_no_user_and_outlives_sessions_until_revoked,
     );
 
     /// A domain on the real clock (codes and tokens expire relative to it), set up, with its
@@ -1125,6 +1126,111 @@ mod grants {
             .await
             .unwrap();
         assert!(!is_active(&domain, &instance, &offline.access_token).await);
+    }
+
+    /// The client credentials grant: a token whose subject is the client, found by
+    /// introspection's lookup, untouched by any session's end, ended by revocation.
+    async fn a_client_token_has_no_user_and_outlives_sessions_until_revoked(h: Harness) {
+        let (domain, admin, user) = with_alice(&h).await;
+        let instance = admin.instance_id.clone();
+        let mut config = app_config();
+        config
+            .grant_types
+            .push(domain::application::GrantType::ClientCredentials);
+        config.client_credentials_scopes = vec!["read".into(), "write".into()];
+        let (app, _) = domain.add_application(&admin, config).await.unwrap();
+        let (web, _) = domain.add_application(&admin, app_config()).await.unwrap();
+
+        let issued = domain
+            .issue_client_token(&instance, &app, vec!["read".into()])
+            .await
+            .unwrap();
+        assert_eq!(issued.scopes, ["read"]);
+        assert_eq!(issued.expires_in, 3600);
+        assert!(issued.access_token.starts_with(&issued.grant_id));
+        let (view, active) = domain
+            .token(&instance, &issued.access_token)
+            .await
+            .unwrap()
+            .expect("the token is found");
+        assert!(active);
+        assert_eq!(view.subject, domain::grant::GrantSubject::Client);
+        assert_eq!((view.user_id(), view.session_id()), (None, None));
+        assert_eq!(view.client_id, app.client_id);
+        assert_eq!(view.kind, domain::grant::TokenKind::Access);
+
+        // Beyond the allowed scopes, or from an application without the grant: refused, and
+        // nothing written.
+        assert!(matches!(
+            domain
+                .issue_client_token(&instance, &app, vec!["admin".into()])
+                .await,
+            Err(DomainError::Grant(
+                domain::grant::GrantRejection::ScopeExceeded
+            ))
+        ));
+        assert!(matches!(
+            domain.issue_client_token(&instance, &web, vec![]).await,
+            Err(DomainError::Invalid {
+                field: "grant_type",
+                ..
+            })
+        ));
+
+        // The user's sessions ending (all of them) does not touch the client's token.
+        let (session, _) = domain
+            .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+            .await
+            .unwrap();
+        domain
+            .terminate_session(
+                &instance,
+                &session.session_id,
+                TerminationReason::RpInitiatedLogout,
+                ORIGIN,
+                "u",
+            )
+            .await
+            .unwrap();
+        assert!(is_active(&domain, &instance, &issued.access_token).await);
+        // It cannot be used as a refresh token either.
+        let same_scope = |granted: &[String]| Some(granted.to_vec());
+        assert!(
+            domain
+                .refresh(&instance, &app, &issued.access_token, &same_scope)
+                .await
+                .is_err()
+        );
+
+        // Revocation by another client does nothing; by the owner, it ends the token.
+        domain
+            .revoke_token(&instance, &web.client_id, &issued.access_token)
+            .await
+            .unwrap();
+        assert!(is_active(&domain, &instance, &issued.access_token).await);
+        domain
+            .revoke_token(&instance, &app.client_id, &issued.access_token)
+            .await
+            .unwrap();
+        assert!(!is_active(&domain, &instance, &issued.access_token).await);
+        let events = h
+            .store
+            .aggregate_events(&eventstore::AggregateRef::new(
+                &instance,
+                "oidc_grant",
+                &issued.grant_id,
+            ))
+            .await
+            .unwrap();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "oidc_grant.client_credentials.granted",
+                "oidc_grant.tokens.issued",
+                "oidc_grant.revoked"
+            ]
+        );
     }
 
     async fn applications_with_a_back_channel_uri_are_registered_once_per_session(h: Harness) {

@@ -13,7 +13,7 @@ pub enum ClientType {
     Confidential,
 }
 
-/// A grant type a client may use at the token endpoint (RFC 6749 §4.1.3, §6).
+/// A grant type a client may use at the token endpoint (RFC 6749 §4.1.3, §4.4, §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
@@ -21,17 +21,24 @@ pub enum GrantType {
     AuthorizationCode,
     /// `refresh_token`.
     RefreshToken,
+    /// `client_credentials`: the client acting on its own behalf (RFC 6749 §4.4).
+    ClientCredentials,
 }
 
 impl GrantType {
-    /// Every supported grant type.
-    pub const ALL: &'static [GrantType] = &[GrantType::AuthorizationCode, GrantType::RefreshToken];
+    /// Every supported grant type, in the order discovery lists them.
+    pub const ALL: &'static [GrantType] = &[
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
 
     /// The `grant_type` value.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
         }
     }
 

@@ -327,7 +327,7 @@ mod tests {
             ("response_modes_supported", json!(["query", "form_post"])),
             (
                 "grant_types_supported",
-                json!(["authorization_code", "refresh_token"]),
+                json!(["authorization_code", "refresh_token", "client_credentials"]),
             ),
             ("subject_types_supported", json!(["public"])),
             (

@@ -1,4 +1,4 @@
-//! Token endpoint requests (RFC 6749 §4.1.3, §6; RFC 7636 §4.5), client authentication
+//! Token endpoint requests (RFC 6749 §4.1.3, §4.4.2, §6; RFC 7636 §4.5), client authentication
 //! (RFC 6749 §2.3.1; OpenID Connect Core §9) and the successful response (RFC 6749 §5.1).
 //!
 //! The server verifies the secret (it holds only a hash) and looks up codes and refresh
@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use crate::client::{ClientPolicy, GrantType, TokenEndpointAuthMethod};
+use crate::client::{ClientPolicy, ClientType, GrantType, TokenEndpointAuthMethod};
 use crate::error::{ErrorCode, OAuthError};
 use crate::params::Params;
 use crate::pkce::CodeVerifier;
@@ -227,6 +227,11 @@ pub enum GrantRequest {
         /// A narrower scope, if asked; see [`check_refresh_scope`].
         scope: Option<ScopeSet>,
     },
+    /// `grant_type=client_credentials` (RFC 6749 §4.4.2): the client asks for itself.
+    ClientCredentials {
+        /// The scope asked for, if any; see [`check_client_credentials`].
+        scope: Option<ScopeSet>,
+    },
 }
 
 impl std::fmt::Debug for GrantRequest {
@@ -241,6 +246,10 @@ impl std::fmt::Debug for GrantRequest {
                 .debug_struct("RefreshToken")
                 .field("scope", scope)
                 .finish_non_exhaustive(),
+            GrantRequest::ClientCredentials { scope } => f
+                .debug_struct("ClientCredentials")
+                .field("scope", scope)
+                .finish(),
         }
     }
 }
@@ -251,6 +260,7 @@ impl GrantRequest {
         match self {
             GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            GrantRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
         }
     }
 }
@@ -295,6 +305,15 @@ impl TokenRequest {
     }
 }
 
+/// The optional `scope` parameter; bad syntax is `invalid_scope` (RFC 6749 §5.2).
+fn optional_scope(params: &Params) -> Result<Option<ScopeSet>, OAuthError> {
+    params
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))
+}
+
 fn parse_grant(params: &Params) -> Result<GrantRequest, OAuthError> {
     let grant_type = params.required("grant_type")?;
     match GrantType::from_name(grant_type) {
@@ -308,11 +327,10 @@ fn parse_grant(params: &Params) -> Result<GrantRequest, OAuthError> {
         }),
         Some(GrantType::RefreshToken) => Ok(GrantRequest::RefreshToken {
             refresh_token: params.required("refresh_token")?.to_string(),
-            scope: params
-                .get("scope")
-                .map(ScopeSet::parse)
-                .transpose()
-                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
+            scope: optional_scope(params)?,
+        }),
+        Some(GrantType::ClientCredentials) => Ok(GrantRequest::ClientCredentials {
+            scope: optional_scope(params)?,
         }),
         None => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
@@ -351,6 +369,33 @@ pub fn check_refresh_scope(
         Some(_) => Err(OAuthError::new(
             ErrorCode::InvalidScope,
             "scope exceeds the scope originally granted",
+        )),
+    }
+}
+
+/// The scope of a client credentials token (RFC 6749 §4.4), for a client already authenticated
+/// and allowed the grant: only a confidential client may use it (§4.4: "MUST only be used by
+/// confidential clients"; a public one is `unauthorized_client`, §5.2, since it did
+/// authenticate the only way it can). The scope asked for must lie within `allowed`, the scopes
+/// the client is registered to request this way, or it is `invalid_scope`; without a `scope`
+/// the whole allowed set is granted (§3.3 lets the server apply a pre-defined default).
+pub fn check_client_credentials(
+    client: &ClientPolicy,
+    allowed: &ScopeSet,
+    requested: Option<&ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "only confidential clients may use grant_type client_credentials",
+        ));
+    }
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(requested) if requested.is_subset(allowed) => Ok(requested.clone()),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "scope exceeds what the client may request with client_credentials",
         )),
     }
 }
@@ -673,6 +718,31 @@ mod tests {
             ),
             (
                 vec![("grant_type", "client_credentials")],
+                Ok(GrantRequest::ClientCredentials { scope: None }),
+            ),
+            (
+                vec![
+                    ("grant_type", "client_credentials"),
+                    ("scope", "read write"),
+                ],
+                Ok(GrantRequest::ClientCredentials {
+                    scope: Some(ScopeSet::parse("write read").unwrap()),
+                }),
+            ),
+            (
+                vec![("grant_type", "client_credentials"), ("scope", "a\\b")],
+                Err(ErrorCode::InvalidScope),
+            ),
+            (
+                vec![
+                    ("grant_type", "client_credentials"),
+                    ("scope", "read"),
+                    ("scope", "write"),
+                ],
+                Err(ErrorCode::InvalidRequest),
+            ),
+            (
+                vec![("grant_type", "Client_Credentials")],
                 Err(ErrorCode::UnsupportedGrantType),
             ),
             (
@@ -749,6 +819,68 @@ mod tests {
                 .code,
             ErrorCode::InvalidScope
         );
+    }
+
+    #[test]
+    fn client_credentials_table() {
+        let allowed = ScopeSet::parse("read write").unwrap();
+        let scope = |value: &str| ScopeSet::parse(value).unwrap();
+        let mut confidential = web_client();
+        confidential.grant_types.push(GrantType::ClientCredentials);
+        let mut public = native_client();
+        public.grant_types.push(GrantType::ClientCredentials);
+        // (client, requested scope, granted scope or error)
+        let cases: Vec<(&ClientPolicy, Option<ScopeSet>, Result<ScopeSet, ErrorCode>)> = vec![
+            (&confidential, None, Ok(scope("read write"))),
+            (&confidential, Some(scope("read")), Ok(scope("read"))),
+            (
+                &confidential,
+                Some(scope("write read")),
+                Ok(scope("read write")),
+            ),
+            (
+                &confidential,
+                Some(scope("read admin")),
+                Err(ErrorCode::InvalidScope),
+            ),
+            (
+                &confidential,
+                Some(scope("openid")),
+                Err(ErrorCode::InvalidScope),
+            ),
+            (&public, None, Err(ErrorCode::UnauthorizedClient)),
+            (
+                &public,
+                Some(scope("read")),
+                Err(ErrorCode::UnauthorizedClient),
+            ),
+        ];
+        for (client, requested, expected) in cases {
+            let outcome =
+                check_client_credentials(client, &allowed, requested.as_ref()).map_err(|e| e.code);
+            assert_eq!(outcome, expected, "{} {requested:?}", client.client_id);
+        }
+        // Nothing allowed and nothing asked: a token with no scope.
+        assert_eq!(
+            check_client_credentials(&confidential, &ScopeSet::from_tokens::<_, &str>([]), None),
+            Ok(ScopeSet::from_tokens::<_, &str>([]))
+        );
+    }
+
+    #[test]
+    fn client_credentials_needs_the_grant_on_the_client() {
+        let request = TokenRequest::parse(
+            Some(&basic("web:s")),
+            &pairs(&[("grant_type", "client_credentials")]),
+        )
+        .unwrap();
+        assert_eq!(
+            request.check_grant_allowed(&web_client()).unwrap_err().code,
+            ErrorCode::UnauthorizedClient
+        );
+        let mut allowed = web_client();
+        allowed.grant_types.push(GrantType::ClientCredentials);
+        assert_eq!(request.check_grant_allowed(&allowed), Ok(()));
     }
 
     #[test]

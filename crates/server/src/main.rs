@@ -25,8 +25,9 @@ enum Command {
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: Option<PathBuf>,
     },
+    // Boxed: the admin commands' arguments are far larger than `start`'s.
     #[command(flatten)]
-    Admin(AdminCommand),
+    Admin(Box<AdminCommand>),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +62,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&config.log);
             RunningServer::start(config).await?.run_until(stop).await
         }
-        Command::Admin(command) => server::cli::run(&cli.connection, command).await,
+        Command::Admin(command) => server::cli::run(&cli.connection, *command).await,
     }
 }

@@ -8,7 +8,7 @@
 //! | `portcullis_http_requests_total` | `method` (7 names or `other`), `route` (the route's template, `unmatched` for none), `status` (the codes the server answers) | routes × their methods × statuses seen |
 //! | `portcullis_http_request_duration_seconds` | `method`, `route` | routes × their methods × 16 |
 //! | `portcullis_sign_ins_total` | `outcome` (`succeeded`, `failed`) | 2 |
-//! | `portcullis_tokens_issued_total` | `grant_type` (`authorization_code`, `refresh_token`) | 2 |
+//! | `portcullis_tokens_issued_total` | `grant_type` (`authorization_code`, `refresh_token`, `client_credentials`) | 3 |
 //! | `portcullis_sessions_started_total` | — | 1 |
 //! | `portcullis_sessions_ended_total` | `reason` (the 8 termination reasons) | 8 |
 //! | `portcullis_sessions_live` | — | 1 |
@@ -90,13 +90,23 @@ pub enum GrantType {
     AuthorizationCode,
     /// `refresh_token`
     RefreshToken,
+    /// `client_credentials`
+    ClientCredentials,
 }
 
 impl GrantType {
+    /// Every grant type, so each series exists from the start.
+    const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
         }
     }
 }
@@ -176,7 +186,7 @@ impl ServerMetrics {
                 outcome: outcome.label(),
             });
         }
-        for grant in [GrantType::AuthorizationCode, GrantType::RefreshToken] {
+        for grant in GrantType::ALL {
             let _ = metrics.tokens_issued.get_or_create(&TokenLabels {
                 grant_type: grant.label(),
             });
@@ -316,6 +326,7 @@ mod tests {
             "portcullis_sign_ins_total{outcome=\"failed\"} 0",
             "portcullis_tokens_issued_total{grant_type=\"authorization_code\"} 1",
             "portcullis_tokens_issued_total{grant_type=\"refresh_token\"} 0",
+            "portcullis_tokens_issued_total{grant_type=\"client_credentials\"} 0",
             "portcullis_sessions_ended_total{reason=\"expired\"} 1",
             "portcullis_sessions_ended_total{reason=\"admin\"} 0",
             "portcullis_sessions_live 4",

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use eventstore::testing::{Harness, sqlite};
-use serde_json::Value;
+use serde_json::{Value, json};
 use server::{Config, RunningServer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -283,6 +283,70 @@ async fn an_app_and_a_user_made_with_the_cli_are_seen_by_the_api() {
         .run(&["app", "update", &client_id, "--redirect-uri", "not a uri"])
         .await;
     assert!(refused.error().contains("redirect_uris"), "{refused:?}");
+    // A machine client for the client credentials grant: no redirect URI, its scopes.
+    let worker = cli
+        .run(&[
+            "app",
+            "create",
+            "--name",
+            "Worker",
+            "--grant-type",
+            "client_credentials",
+            "--client-credentials-scope",
+            "reports:read",
+            "--client-credentials-scope",
+            "reports:write",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(worker["grant_types"], json!(["client_credentials"]));
+    assert_eq!(
+        worker["client_credentials_scopes"],
+        json!(["reports:read", "reports:write"])
+    );
+    let worker_id = worker["client_id"].as_str().unwrap();
+    let narrowed = cli
+        .run(&[
+            "app",
+            "update",
+            worker_id,
+            "--client-credentials-scope",
+            "reports:read",
+        ])
+        .await;
+    assert!(
+        narrowed.ok().contains("client_credentials_scopes:"),
+        "{narrowed:?}"
+    );
+    let (_, shown) = api_get(&server, &format!("/admin/v1/applications/{worker_id}")).await;
+    assert_eq!(shown["client_credentials_scopes"], json!(["reports:read"]));
+    let cleared = cli
+        .run(&[
+            "app",
+            "update",
+            worker_id,
+            "--no-client-credentials-scopes",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(cleared["client_credentials_scopes"], json!([]));
+    let public_worker = cli
+        .run(&[
+            "app",
+            "create",
+            "--name",
+            "Public worker",
+            "--public",
+            "--grant-type",
+            "client_credentials",
+        ])
+        .await;
+    assert!(
+        public_worker.error().contains("grant_types"),
+        "{public_worker:?}"
+    );
     let listed = cli.run(&["app", "list"]).await;
     assert!(listed.ok().starts_with("CLIENT_ID"), "{listed:?}");
     assert!(listed.stdout.contains("Web app v2") && listed.stdout.contains("SPA"));

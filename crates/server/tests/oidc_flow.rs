@@ -32,7 +32,10 @@ fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
     format!("/oauth/v2/authorize?{}", form(&params))
 }
 
-eventstore::on_both_backends!(code_flow_signs_in_issues_verifiable_tokens_and_refreshes);
+eventstore::on_both_backends!(
+    code_flow_signs_in_issues_verifiable_tokens_and_refreshes,
+    client_credentials_issue_a_token_for_the_client_alone,
+);
 
 async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
     let server = RunningServer::start(config(&h)).await.unwrap();
@@ -516,4 +519,299 @@ async fn a_changed_application_is_used_by_the_other_replica() {
     assert_eq!(on_a.status(), StatusCode::BAD_REQUEST);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+}
+
+/// The client credentials grant (RFC 6749 §4.4): a confidential application registered for it
+/// (through the admin API) gets an access token for itself, within its allowed scopes, with no
+/// refresh or ID token; introspection shows it with the client as subject and no session;
+/// UserInfo refuses it; revocation ends it. Others are refused with the §5.2 codes.
+async fn client_credentials_issue_a_token_for_the_client_alone(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.local_addr);
+    let created: serde_json::Value = http
+        .post(format!("{base}/admin/v1/applications"))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "name": "Report worker",
+            "grant_types": ["client_credentials"],
+            "client_credentials_scopes": ["reports:read", "reports:write"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        created["client_credentials_scopes"],
+        json!(["reports:read", "reports:write"]),
+        "{created}"
+    );
+    let machine = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let public_refused = http
+        .post(format!("{base}/admin/v1/applications"))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "name": "SPA",
+            "client_type": "public",
+            "redirect_uris": ["http://localhost:3000/cb"],
+            "grant_types": ["authorization_code", "client_credentials"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public_refused.status(), StatusCode::BAD_REQUEST);
+    let refusal: serde_json::Value = public_refused.json().await.unwrap();
+    assert_eq!(refusal["field"], "grant_types", "{refusal}");
+    let (web, web_secret) = domain
+        .add_application(
+            &admin,
+            oidc_config(json!({ "name": "Web", "redirect_uris": [CALLBACK] })),
+        )
+        .await
+        .unwrap();
+    let web_secret = web_secret.unwrap();
+    let (spa, _) = domain
+        .add_application(
+            &admin,
+            oidc_config(json!({
+                "name": "SPA",
+                "client_type": "public",
+                "auth_method": "none",
+                "redirect_uris": ["http://localhost:3000/cb"],
+                "grant_types": ["authorization_code"],
+            })),
+        )
+        .await
+        .unwrap();
+
+    let token_request = |auth: Option<(&str, &str)>, fields: &[(&str, &str)]| {
+        let request = http
+            .post(format!("{base}/oauth/v2/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(fields));
+        match auth {
+            Some((id, secret)) => request.basic_auth(id, Some(secret)),
+            None => request,
+        }
+        .send()
+    };
+    let error_of = async |response: reqwest::Response| {
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+
+    // HTTP Basic, no scope: every allowed scope; an access token and nothing else.
+    let response = token_request(
+        Some((&machine, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["scope"], "reports:read reports:write");
+    assert!(
+        tokens.get("refresh_token").is_none() && tokens.get("id_token").is_none(),
+        "RFC 6749 §4.4.3: no refresh token; no user, so no ID token: {tokens}"
+    );
+    let first = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // client_secret_post with a narrower scope.
+    let tokens: serde_json::Value = token_request(
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &machine),
+            ("client_secret", &secret),
+            ("scope", "reports:read"),
+        ],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(tokens["scope"], "reports:read", "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // Introspection: active, the client's scope, the client as subject, no session.
+    let client_post = |path: &'static str, body: String| {
+        http.post(format!("{base}{path}"))
+            .basic_auth(&machine, Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let introspected: serde_json::Value =
+        client_post("/oauth/v2/introspect", form(&[("token", &access)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        (
+            introspected["active"].as_bool(),
+            introspected["scope"].as_str(),
+            introspected["client_id"].as_str(),
+            introspected["sub"].as_str(),
+            introspected["token_type"].as_str(),
+            introspected["iss"].as_str(),
+        ),
+        (
+            Some(true),
+            Some("reports:read"),
+            Some(machine.as_str()),
+            Some(machine.as_str()),
+            Some("Bearer"),
+            Some(server.external_url.as_str()),
+        ),
+        "{introspected}"
+    );
+    assert!(introspected["exp"].is_u64(), "{introspected}");
+    assert!(
+        introspected.get("sid").is_none() && introspected.get("username").is_none(),
+        "{introspected}"
+    );
+
+    // UserInfo: there is no user behind the token.
+    let info = http
+        .get(format!("{base}/oidc/v1/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED);
+    let challenge = info.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+        "{challenge}"
+    );
+
+    // The token is no refresh token.
+    let (status, error) = error_of(
+        token_request(
+            Some((&machine, &secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &access)],
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::BAD_REQUEST, "unauthorized_client"),
+        "the application may not use refresh_token at all"
+    );
+
+    // Revocation ends this token; the other one stays active.
+    let revoked = client_post("/oauth/v2/revoke", form(&[("token", &access)]))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let introspect = async |token: &str| -> serde_json::Value {
+        client_post("/oauth/v2/introspect", form(&[("token", token)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    assert_eq!(introspect(&access).await, json!({"active": false}));
+    assert_eq!(introspect(&first).await["active"], true);
+
+    // Refusals: a scope beyond the allowed set, a user's scope, an application without the
+    // grant, a public client, a wrong secret.
+    for (scope, expected) in [
+        ("reports:read admin", "invalid_scope"),
+        ("openid", "invalid_scope"),
+    ] {
+        let (status, error) = error_of(
+            token_request(
+                Some((&machine, &secret)),
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::BAD_REQUEST, expected)
+        );
+    }
+    let (status, error) = error_of(
+        token_request(
+            Some((&web.client_id, &web_secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::BAD_REQUEST, "unauthorized_client")
+    );
+    // A public client authenticates with its client_id alone (OIDC Core §9 `none`); it is
+    // the grant it may not use (RFC 6749 §4.4, §5.2 `unauthorized_client`).
+    let (status, error) = error_of(
+        token_request(
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &spa.client_id),
+            ],
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::BAD_REQUEST, "unauthorized_client")
+    );
+    let (status, error) = error_of(
+        token_request(
+            Some((&machine, "not-the-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+
+    // Discovery lists the grant.
+    let discovery: serde_json::Value = http
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        discovery["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_credentials")),
+        "{discovery}"
+    );
+    server.stop().await.unwrap();
 }

@@ -1,14 +1,15 @@
-//! Grant commands and queries: codes, the token endpoint's exchanges, token lookups, revocation.
+//! Grant commands and queries: codes, the token endpoint's exchanges, client credentials
+//! tokens, token lookups, revocation.
 
 use std::collections::BTreeSet;
 
 use crate::admin_token;
 use crate::aggregate::{Aggregate, Loaded, create};
-use crate::application::{ApplicationView, OidcConfig};
+use crate::application::{ApplicationView, ClientType, GrantType, OidcConfig};
 use crate::error::DomainError;
 use crate::grant::{
-    AccessTokenBinding, CodeIssued, Grant, GrantRejection, RevocationReason, TokenKind, TokenView,
-    TokensIssued, grant_token,
+    AccessTokenBinding, ClientCredentialsGranted, CodeIssued, Grant, GrantRejection,
+    RevocationReason, TokenKind, TokenView, TokensIssued, grant_token,
 };
 use crate::service::{Domain, retry_conflicts};
 use crate::session_logout::SessionLogout;
@@ -49,6 +50,19 @@ pub struct IssuedTokens {
     pub expires_in: u32,
     /// The rotated refresh token, when the client may refresh.
     pub refresh_token: Option<String>,
+}
+
+/// An access token a client received for itself (client credentials), in clear.
+#[derive(Debug, Clone)]
+pub struct ClientToken {
+    /// The grant it belongs to.
+    pub grant_id: String,
+    /// The access token.
+    pub access_token: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// Its lifetime in seconds.
+    pub expires_in: u32,
 }
 
 /// How long an authorization code can be redeemed.
@@ -237,6 +251,63 @@ impl Domain {
         })
     }
 
+    /// Issues an access token to `app` for itself (client credentials, RFC 6749 §4.4): a new
+    /// grant whose subject is the client, with no session and no refresh token (§4.4.3). The
+    /// protocol layer has chosen `scopes`; the application's settings are checked again here
+    /// so no caller can issue what the settings do not allow.
+    pub async fn issue_client_token(
+        &self,
+        instance_id: &str,
+        app: &ApplicationView,
+        scopes: Vec<String>,
+    ) -> Result<ClientToken, DomainError> {
+        let config = &app.config;
+        if config.client_type != ClientType::Confidential
+            || !config.allows(GrantType::ClientCredentials)
+        {
+            return Err(DomainError::Invalid {
+                field: "grant_type",
+                reason: "the application may not use client_credentials".into(),
+            });
+        }
+        if !scopes
+            .iter()
+            .all(|scope| config.client_credentials_scopes.contains(scope))
+        {
+            return Err(GrantRejection::ScopeExceeded.into());
+        }
+        let grant_id = uuid::Uuid::now_v7().simple().to_string();
+        let now = self.clock.now();
+        let access_token = grant_token(&grant_id);
+        let tokens = TokensIssued {
+            access_token_hash: admin_token::hash_token(&access_token),
+            access_expires_at: now
+                + chrono::Duration::seconds(i64::from(config.access_token_lifetime_secs)),
+            access_token_binding: AccessTokenBinding::ClientGrant,
+            access_token_scopes: None,
+            refresh_token_hash: None,
+            refresh_expires_at: None,
+        };
+        let granted = ClientCredentialsGranted {
+            client_id: app.client_id.clone(),
+            scopes: scopes.clone(),
+        };
+        let events = Grant::default().grant_client_credentials(granted, tokens)?;
+        self.append(&[create::<Grant>(
+            instance_id,
+            &grant_id,
+            &events,
+            &self.stamp(&app.client_id),
+        )])
+        .await?;
+        Ok(ClientToken {
+            grant_id,
+            access_token,
+            scopes,
+            expires_in: config.access_token_lifetime_secs,
+        })
+    }
+
     /// Appends a grant's token events together with the back-channel registration they call
     /// for, in one transaction: an application holding tokens of a session is always known to
     /// the notifier. A conflict on the grant is returned (the code or refresh token was used
@@ -277,8 +348,7 @@ impl Domain {
     ) -> (TokensIssued, String, Option<String>) {
         let access_token = grant_token(grant_id);
         let refresh_token = config
-            .grant_types
-            .contains(&crate::application::GrantType::RefreshToken)
+            .allows(GrantType::RefreshToken)
             .then(|| grant_token(grant_id));
         let tokens = TokensIssued {
             access_token_hash: admin_token::hash_token(&access_token),

@@ -1,5 +1,8 @@
 //! OIDC grants: what one authorization issued to one client in one session — the code, then
-//! access and refresh tokens (refresh tokens rotate on use).
+//! access and refresh tokens (refresh tokens rotate on use) — or, for the client credentials
+//! grant (RFC 6749 §4.4), the access token a client received for itself: a grant whose subject
+//! is the client, with no user, no session and no refresh token, so no session's end reaches
+//! it; only revocation and expiry end it.
 //!
 //! A grant's tokens are valid only while the grant is not revoked and they have not expired.
 //! Codes and access tokens issued while the session was live die with the session, whatever
@@ -17,13 +20,13 @@ mod commands;
 mod projection;
 mod token;
 
-pub use commands::{CODE_LIFETIME_SECS, CodeRequest, IssuedTokens};
+pub use commands::{CODE_LIFETIME_SECS, ClientToken, CodeRequest, IssuedTokens};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use projection::{GrantProjection, application_names_of_session, client_ids_of_session};
-pub use token::{TokenKind, TokenView, grant_id_of, grant_token};
+pub use token::{GrantSubject, TokenKind, TokenView, grant_id_of, grant_token};
 
 #[cfg(test)]
 pub(crate) use tests::{issued as test_code, tokens as test_tokens};
@@ -55,6 +58,16 @@ pub struct CodeIssued {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A client asked for tokens for itself (client credentials, RFC 6749 §4.4); the same
+/// append carries the `oidc_grant.tokens.issued` with the access token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientCredentialsGranted {
+    /// The client, which is also the subject.
+    pub client_id: String,
+    /// Granted scopes (within the application's `client_credentials_scopes`).
+    pub scopes: Vec<String>,
+}
+
 /// What an access token's life is tied to besides its expiry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +77,8 @@ pub enum AccessTokenBinding {
     Session,
     /// Issued by refreshing an `offline_access` grant after its session ended.
     OfflineGrant,
+    /// Issued to a client for itself (client credentials): there is no session.
+    ClientGrant,
 }
 
 /// Tokens were issued (from the code, or by refreshing).
@@ -115,6 +130,8 @@ pub enum GrantEvent {
     TokensIssued(TokensIssued),
     /// `oidc_grant.revoked`
     Revoked(GrantRevoked),
+    /// `oidc_grant.client_credentials.granted`
+    ClientCredentialsGranted(ClientCredentialsGranted),
 }
 
 impl DomainEvent for GrantEvent {
@@ -123,6 +140,7 @@ impl DomainEvent for GrantEvent {
             GrantEvent::CodeIssued(_) => "oidc_grant.code.issued",
             GrantEvent::TokensIssued(_) => "oidc_grant.tokens.issued",
             GrantEvent::Revoked(_) => "oidc_grant.revoked",
+            GrantEvent::ClientCredentialsGranted(_) => "oidc_grant.client_credentials.granted",
         }
     }
 
@@ -131,6 +149,7 @@ impl DomainEvent for GrantEvent {
             GrantEvent::CodeIssued(payload) => to_json(payload),
             GrantEvent::TokensIssued(payload) => to_json(payload),
             GrantEvent::Revoked(payload) => to_json(payload),
+            GrantEvent::ClientCredentialsGranted(payload) => to_json(payload),
         }
     }
 
@@ -139,6 +158,9 @@ impl DomainEvent for GrantEvent {
             "oidc_grant.code.issued" => GrantEvent::CodeIssued(serde_json::from_str(payload)?),
             "oidc_grant.tokens.issued" => GrantEvent::TokensIssued(serde_json::from_str(payload)?),
             "oidc_grant.revoked" => GrantEvent::Revoked(serde_json::from_str(payload)?),
+            "oidc_grant.client_credentials.granted" => {
+                GrantEvent::ClientCredentialsGranted(serde_json::from_str(payload)?)
+            }
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -160,8 +182,10 @@ pub struct AccessTokenRecord {
 /// A grant's state, as commands see it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Grant {
-    /// The code's details, once issued.
+    /// The code's details, once issued (a user's grant).
     pub code: Option<CodeIssued>,
+    /// The client's own grant (client credentials); such a grant never has a code.
+    pub client_credentials: Option<ClientCredentialsGranted>,
     /// Whether the code was exchanged.
     pub code_redeemed: bool,
     /// The current refresh token's hash.
@@ -200,6 +224,9 @@ impl Aggregate for Grant {
                 self.refresh_expires_at = issued.refresh_expires_at;
             }
             GrantEvent::Revoked(_) => self.revoked = true,
+            GrantEvent::ClientCredentialsGranted(granted) => {
+                self.client_credentials = Some(granted.clone());
+            }
         }
     }
 }
@@ -279,6 +306,22 @@ impl Grant {
         Ok(vec![GrantEvent::TokensIssued(tokens)])
     }
 
+    /// Decides `IssueClientToken` on a new grant: the client's own grant and its access token.
+    pub fn grant_client_credentials(
+        &self,
+        granted: ClientCredentialsGranted,
+        tokens: TokensIssued,
+    ) -> Result<Vec<GrantEvent>, GrantRejection> {
+        // A grant id is fresh for each request; anything already here is not ours to extend.
+        if self.code.is_some() || self.client_credentials.is_some() {
+            return Err(GrantRejection::Invalid("grant"));
+        }
+        Ok(vec![
+            GrantEvent::ClientCredentialsGranted(granted),
+            GrantEvent::TokensIssued(tokens),
+        ])
+    }
+
     /// Whether the grant includes `offline_access`, so its refresh token outlives the session.
     pub fn offline(&self) -> bool {
         self.code
@@ -345,6 +388,57 @@ pub(crate) mod tests {
         grant.apply(&events[0]);
         assert!(grant.code_redeemed);
         assert_eq!(grant.revoke(RevocationReason::CodeReplayed).len(), 1);
+    }
+
+    #[test]
+    fn a_client_grant_has_an_access_token_and_nothing_to_redeem_or_refresh() {
+        let now = Utc::now();
+        let granted = ClientCredentialsGranted {
+            client_id: "c".into(),
+            scopes: vec!["read".into()],
+        };
+        let mut access_only = tokens("unused", now);
+        access_only.access_token_binding = AccessTokenBinding::ClientGrant;
+        access_only.refresh_token_hash = None;
+        access_only.refresh_expires_at = None;
+        let mut grant = Grant::default();
+        let events = grant
+            .grant_client_credentials(granted.clone(), access_only.clone())
+            .unwrap();
+        for event in &events {
+            let decoded = GrantEvent::decode(event.event_type(), &event.payload()).unwrap();
+            assert_eq!(&decoded, event);
+            grant.apply(event);
+        }
+        assert_eq!(grant.client_credentials, Some(granted.clone()));
+        assert_eq!(grant.access_tokens.len(), 1);
+        assert_eq!(grant.refresh_token_hash, None);
+        assert_eq!(
+            grant.grant_client_credentials(granted, access_only.clone()),
+            Err(GrantRejection::Invalid("grant")),
+            "a grant is granted once"
+        );
+        assert_eq!(
+            grant.redeem_code("c", Some("https://app/cb"), access_only.clone(), now),
+            Err(GrantRejection::Invalid("code"))
+        );
+        assert_eq!(
+            grant.refresh("c", "a-unused", access_only, now),
+            Err(GrantRejection::Invalid("refresh token"))
+        );
+        assert!(!grant.offline());
+    }
+
+    #[test]
+    fn tokens_issued_before_bindings_existed_are_session_bound() {
+        let stored = r#"{"access_token_hash":"a","access_expires_at":"2026-01-01T00:00:00Z",
+            "refresh_token_hash":null,"refresh_expires_at":null}"#;
+        let GrantEvent::TokensIssued(tokens) =
+            GrantEvent::decode("oidc_grant.tokens.issued", stored).unwrap()
+        else {
+            panic!("tokens issued");
+        };
+        assert_eq!(tokens.access_token_binding, AccessTokenBinding::Session);
     }
 
     #[test]

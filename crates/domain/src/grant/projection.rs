@@ -103,6 +103,8 @@ impl Projection for GrantProjection {
             }
             // Tokens are checked against the grant's own events (see `TokenView::load`).
             GrantEvent::TokensIssued(_) => {}
+            // The read model lists what was issued in a session; a client's own grant has none.
+            GrantEvent::ClientCredentialsGranted(_) => {}
             GrantEvent::Revoked(_) => {
                 tx.execute(
                     "UPDATE oidc_grants SET revoked = $3 WHERE instance_id = $1 AND grant_id = $2",

@@ -35,6 +35,24 @@ pub enum TokenKind {
     Refresh,
 }
 
+/// On whose behalf a grant's tokens act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantSubject {
+    /// A user who authorized the client in a browser session (authorization code grant).
+    User {
+        /// The user (`sub`).
+        user_id: String,
+        /// The session the grant was issued in.
+        session_id: String,
+        /// The authorization request's nonce.
+        nonce: Option<String>,
+        /// When the user authenticated.
+        auth_time: DateTime<Utc>,
+    },
+    /// The client itself (client credentials grant): no user and no session.
+    Client,
+}
+
 /// A token, its grant and whether it is usable now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenView {
@@ -42,19 +60,13 @@ pub struct TokenView {
     pub kind: TokenKind,
     /// The grant that issued it.
     pub grant_id: String,
-    /// The grant's session.
-    pub session_id: String,
     /// The client.
     pub client_id: String,
-    /// The user (`sub`).
-    pub user_id: String,
+    /// Whose the token is: a user in a session, or the client itself.
+    pub subject: GrantSubject,
     /// The token's scopes: the grant's, or narrower for an access token from a refresh that
     /// asked for less.
     pub scopes: Vec<String>,
-    /// The authorization request's nonce.
-    pub nonce: Option<String>,
-    /// When the user authenticated.
-    pub auth_time: DateTime<Utc>,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
     /// Whether the grant includes offline_access.
@@ -66,11 +78,27 @@ pub struct TokenView {
     pub superseded: bool,
     /// Whether the grant was revoked.
     pub revoked: bool,
-    /// Whether the session is over (ended, expired or gone).
+    /// Whether the session is over (ended, expired or gone); never set for a client's token.
     pub session_over: bool,
 }
 
 impl TokenView {
+    /// The user the token acts for, if any (a client credentials token has none).
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.subject {
+            GrantSubject::User { user_id, .. } => Some(user_id),
+            GrantSubject::Client => None,
+        }
+    }
+
+    /// The session the token was issued in, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.subject {
+            GrantSubject::User { session_id, .. } => Some(session_id),
+            GrantSubject::Client => None,
+        }
+    }
+
     /// Whether the token can be used at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         let ended_with_session = self.bound_to_session && self.session_over;
@@ -79,7 +107,9 @@ impl TokenView {
 
     /// What `grant` says of the token with hash `token_hash`, with `session_over` unset.
     pub fn in_grant(grant_id: &str, grant: &Grant, token_hash: &str) -> Option<Self> {
-        let code = grant.code.as_ref()?;
+        let Some(code) = grant.code.as_ref() else {
+            return Self::in_client_grant(grant_id, grant, token_hash);
+        };
         let find = |tokens: &[(String, DateTime<Utc>)]| {
             tokens
                 .iter()
@@ -113,12 +143,14 @@ impl TokenView {
         Some(TokenView {
             kind,
             grant_id: grant_id.to_owned(),
-            session_id: code.session_id.clone(),
             client_id: code.client_id.clone(),
-            user_id: code.user_id.clone(),
+            subject: GrantSubject::User {
+                user_id: code.user_id.clone(),
+                session_id: code.session_id.clone(),
+                nonce: code.nonce.clone(),
+                auth_time: code.auth_time,
+            },
             scopes,
-            nonce: code.nonce.clone(),
-            auth_time: code.auth_time,
             expires_at,
             offline,
             bound_to_session,
@@ -128,8 +160,34 @@ impl TokenView {
         })
     }
 
+    /// A client credentials grant's access token: it has only access tokens, bound to
+    /// nothing but the grant (revocation) and their expiry.
+    fn in_client_grant(grant_id: &str, grant: &Grant, token_hash: &str) -> Option<Self> {
+        let granted = grant.client_credentials.as_ref()?;
+        let record = grant
+            .access_tokens
+            .iter()
+            .find(|record| record.hash == token_hash)?;
+        Some(TokenView {
+            kind: TokenKind::Access,
+            grant_id: grant_id.to_owned(),
+            client_id: granted.client_id.clone(),
+            subject: GrantSubject::Client,
+            scopes: record
+                .scopes
+                .clone()
+                .unwrap_or_else(|| granted.scopes.clone()),
+            expires_at: record.expires_at,
+            offline: false,
+            bound_to_session: false,
+            superseded: false,
+            revoked: grant.revoked,
+            session_over: false,
+        })
+    }
+
     /// The presented `token` (hashed as `token_hash`), read from its grant's and session's
-    /// events, with the session's state as of `now`.
+    /// events, with the session's state as of `now`; a client's token has no session to read.
     pub async fn load(
         store: &dyn EventStore,
         instance_id: &str,
@@ -144,8 +202,10 @@ impl TokenView {
         let Some(mut view) = Self::in_grant(grant_id, &grant.state, token_hash) else {
             return Ok(None);
         };
-        let session = Loaded::<Session>::load(store, instance_id, &view.session_id).await?;
-        view.session_over = !session.state.is_live(now);
+        if let Some(session_id) = view.session_id() {
+            let session = Loaded::<Session>::load(store, instance_id, session_id).await?;
+            view.session_over = !session.state.is_live(now);
+        }
         Ok(Some((view, grant)))
     }
 }
@@ -214,6 +274,43 @@ mod tests {
         assert_eq!(first.scopes.len(), 3);
         let expired = now + chrono::Duration::seconds(3601);
         assert!(!works(&grant, "a-r2", true, expired));
+    }
+
+    #[test]
+    fn a_client_token_has_no_user_and_outlives_any_session_until_revoked_or_expired() {
+        let now = Utc::now();
+        let mut grant = Grant::default();
+        let mut tokens = test_tokens("unused", now);
+        tokens.access_token_binding = AccessTokenBinding::ClientGrant;
+        tokens.refresh_token_hash = None;
+        tokens.refresh_expires_at = None;
+        let granted = crate::grant::ClientCredentialsGranted {
+            client_id: "c".into(),
+            scopes: vec!["read".into()],
+        };
+        for event in grant.grant_client_credentials(granted, tokens).unwrap() {
+            grant.apply(&event);
+        }
+        let view = TokenView::in_grant("g", &grant, "a-unused").expect("the access token");
+        assert_eq!(
+            (view.kind, &view.subject, view.user_id(), view.session_id()),
+            (TokenKind::Access, &GrantSubject::Client, None, None)
+        );
+        assert_eq!(view.scopes, ["read"]);
+        assert!(!view.bound_to_session && !view.offline);
+        assert!(works(&grant, "a-unused", true, now), "no session to end it");
+        assert!(!works(
+            &grant,
+            "a-unused",
+            false,
+            now + chrono::Duration::seconds(3601)
+        ));
+        assert!(
+            TokenView::in_grant("g", &grant, "unused").is_none(),
+            "no refresh token"
+        );
+        grant.apply(&grant.revoke(crate::grant::RevocationReason::RevokedByClient)[0]);
+        assert!(!works(&grant, "a-unused", false, now));
     }
 
     #[test]

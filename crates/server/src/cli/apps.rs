@@ -35,6 +35,10 @@ pub struct Settings {
     /// The page a browser loads in a hidden iframe on sign-out (front-channel logout).
     #[arg(long)]
     front_channel_logout_uri: Option<String>,
+    /// A scope the application may request with the client credentials grant (repeat for
+    /// several; on update, replaces the list).
+    #[arg(long = "client-credentials-scope")]
+    client_credentials_scopes: Vec<String>,
 }
 
 impl Settings {
@@ -69,6 +73,12 @@ impl Settings {
                 body.insert(field.into(), value);
             }
         }
+        if !self.client_credentials_scopes.is_empty() {
+            body.insert(
+                "client_credentials_scopes".into(),
+                json!(self.client_credentials_scopes),
+            );
+        }
     }
 }
 
@@ -88,7 +98,7 @@ pub struct CreateApp {
     #[arg(long)]
     public: bool,
     /// An allowed grant (repeat; default: authorization_code and refresh_token).
-    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token"])]
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
     grant_types: Vec<String>,
     #[command(flatten)]
     settings: Settings,
@@ -118,13 +128,16 @@ pub struct UpdateApp {
     #[arg(long, conflicts_with = "post_logout_redirect_uris")]
     no_post_logout_redirect_uris: bool,
     /// An allowed grant (repeat; replaces the list).
-    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token"])]
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
     grant_types: Vec<String>,
     #[command(flatten)]
     settings: Settings,
     /// Stop back-channel logout for this application.
     #[arg(long, conflicts_with = "back_channel_logout_uri")]
     no_back_channel_logout: bool,
+    /// Remove every client credentials scope.
+    #[arg(long, conflicts_with = "client_credentials_scopes")]
+    no_client_credentials_scopes: bool,
     /// Whether logout tokens must carry `sid` (`true` or `false`).
     #[arg(long)]
     back_channel_logout_session_required: Option<bool>,
@@ -140,7 +153,7 @@ pub struct UpdateApp {
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Create an OIDC application; a confidential client's secret is printed once.
-    Create(Box<CreateApp>),
+    Create(CreateApp),
     /// List applications by client_id.
     List {
         /// Page size (1 to 500).
@@ -151,7 +164,7 @@ pub enum AppCommand {
         after: Option<String>,
     },
     /// Change settings of an application; only the given flags change.
-    Update(Box<UpdateApp>),
+    Update(UpdateApp),
     /// Show one application.
     Show {
         /// The application's client_id.
@@ -174,7 +187,7 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
     match command {
         AppCommand::Create(create) => {
             let answer = client
-                .post(&["applications"], Some(&create_body(*create)))
+                .post(&["applications"], Some(&create_body(create)))
                 .await?;
             if json {
                 output::json(&answer.body);
@@ -226,7 +239,7 @@ pub async fn run(client: &ApiClient, json: bool, command: AppCommand) -> anyhow:
                 .await?;
             let client_id = update.client_id.clone();
             let current: ApplicationBody = current.parse()?;
-            let body = update_body(serde_json::to_value(&current.config)?, *update);
+            let body = update_body(serde_json::to_value(&current.config)?, update);
             let answer = client
                 .send(
                     reqwest::Method::PUT,
@@ -333,6 +346,7 @@ fn update_body(current: Value, update: UpdateApp) -> Value {
         grant_types,
         settings,
         no_back_channel_logout,
+        no_client_credentials_scopes,
         back_channel_logout_session_required,
         no_front_channel_logout,
         front_channel_logout_session_required,
@@ -357,6 +371,9 @@ fn update_body(current: Value, update: UpdateApp) -> Value {
     settings.apply(&mut body);
     if let Some(name) = name {
         body.insert("name".into(), json!(name));
+    }
+    if no_client_credentials_scopes {
+        body.insert("client_credentials_scopes".into(), json!([]));
     }
     let channels = [
         (
@@ -447,6 +464,10 @@ fn rows(app: &ApplicationBody) -> Vec<(&'static str, String)> {
         (
             "front_channel_logout_session_required",
             config.front_channel_logout_session_required.to_string(),
+        ),
+        (
+            "client_credentials_scopes",
+            list(&config.client_credentials_scopes),
         ),
         ("has_client_secret", app.has_client_secret.to_string()),
         ("created_at", app.created_at.clone()),

@@ -36,6 +36,8 @@ pub enum GrantType {
     AuthorizationCode,
     /// The refresh token grant.
     RefreshToken,
+    /// The client credentials grant (RFC 6749 §4.4; confidential clients only).
+    ClientCredentials,
 }
 
 /// The JWS algorithm of the client's ID and logout tokens.
@@ -107,6 +109,10 @@ pub struct ApplicationSettings {
     /// Whether that page needs `iss` and `sid` in its query.
     #[serde(default)]
     pub front_channel_logout_session_required: bool,
+    /// The scopes the application may request with the client credentials grant (none by
+    /// default); a request without `scope` gets them all.
+    #[serde(default)]
+    pub client_credentials_scopes: Vec<String>,
 }
 
 fn confidential() -> ClientType {
@@ -148,6 +154,7 @@ impl ApplicationSettings {
             back_channel_logout_session_required: false,
             front_channel_logout_uri: None,
             front_channel_logout_session_required: false,
+            client_credentials_scopes: Vec::new(),
         }
     }
 
@@ -172,6 +179,7 @@ impl ApplicationSettings {
             back_channel_logout_session_required: self.back_channel_logout_session_required,
             front_channel_logout_uri: self.front_channel_logout_uri,
             front_channel_logout_session_required: self.front_channel_logout_session_required,
+            client_credentials_scopes: self.client_credentials_scopes,
         }
     }
 }
@@ -207,6 +215,9 @@ pub struct ApplicationConfig {
     pub front_channel_logout_uri: Option<String>,
     /// Whether that page needs `iss` and `sid` in its query.
     pub front_channel_logout_session_required: bool,
+    /// The scopes the application may request with the client credentials grant.
+    #[serde(default)]
+    pub client_credentials_scopes: Vec<String>,
 }
 
 impl From<OidcConfig> for ApplicationConfig {
@@ -226,6 +237,7 @@ impl From<OidcConfig> for ApplicationConfig {
             back_channel_logout_session_required: config.back_channel_logout_session_required,
             front_channel_logout_uri: config.front_channel_logout_uri,
             front_channel_logout_session_required: config.front_channel_logout_session_required,
+            client_credentials_scopes: config.client_credentials_scopes,
         }
     }
 }
@@ -260,7 +272,7 @@ mirror!(
 mirror!(
     GrantType,
     application::GrantType,
-    [AuthorizationCode, RefreshToken]
+    [AuthorizationCode, RefreshToken, ClientCredentials]
 );
 mirror!(
     SigningAlgorithm,
@@ -332,5 +344,17 @@ mod tests {
             (60, 120, 180)
         );
         assert!(shown.back_channel_logout_session_required);
+        assert!(shown.client_credentials_scopes.is_empty());
+
+        let machine: ApplicationSettings = parse_json(
+            br#"{"name": "Worker", "grant_types": ["client_credentials"],
+                "client_credentials_scopes": ["reports:read"]}"#,
+        )
+        .unwrap();
+        let config = machine.into_config();
+        config.validate().unwrap();
+        let shown = ApplicationConfig::from(config);
+        assert_eq!(shown.grant_types, [GrantType::ClientCredentials]);
+        assert_eq!(shown.client_credentials_scopes, ["reports:read"]);
     }
 }

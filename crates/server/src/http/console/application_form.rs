@@ -13,13 +13,14 @@ use crate::http::admin::application_settings::{ApplicationConfig, ApplicationSet
 
 /// The form's fields with their own error place; named as the domain names the settings, so
 /// a `DomainError::Invalid` lands next to its field.
-pub(super) const FIELDS: [&str; 12] = [
+pub(super) const FIELDS: [&str; 13] = [
     "name",
     "client_type",
     "auth_method",
     "redirect_uris",
     "post_logout_redirect_uris",
     "grant_types",
+    "client_credentials_scopes",
     "id_token_signing_alg",
     "access_token_lifetime_secs",
     "id_token_lifetime_secs",
@@ -88,6 +89,9 @@ pub struct ApplicationForm {
     #[serde(default)]
     front_channel_logout_uri: String,
     front_channel_logout_session_required: Option<String>,
+    grant_client_credentials: Option<String>,
+    #[serde(default)]
+    client_credentials_scopes: String,
 }
 
 /// A value's name as the admin API's JSON spells it.
@@ -136,6 +140,8 @@ impl ApplicationForm {
             csrf: None,
             grant_authorization_code: has(GrantType::AuthorizationCode),
             grant_refresh_token: has(GrantType::RefreshToken),
+            grant_client_credentials: has(GrantType::ClientCredentials),
+            client_credentials_scopes: config.client_credentials_scopes.join(" "),
             client_type: wire_name(config.client_type),
             auth_method: wire_name(config.auth_method),
             id_token_signing_alg: wire_name(config.id_token_signing_alg),
@@ -176,6 +182,7 @@ impl ApplicationForm {
         for (value, grant) in [
             (&self.grant_authorization_code, GrantType::AuthorizationCode),
             (&self.grant_refresh_token, GrantType::RefreshToken),
+            (&self.grant_client_credentials, GrantType::ClientCredentials),
         ] {
             if ticked(value) {
                 grant_types.push(grant);
@@ -217,6 +224,11 @@ impl ApplicationForm {
             front_channel_logout_session_required: ticked(
                 &self.front_channel_logout_session_required,
             ),
+            client_credentials_scopes: self
+                .client_credentials_scopes
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         };
         Ok(settings.into_config())
     }
@@ -254,7 +266,8 @@ pub(super) fn fields(
     };
     let (grants_error, grants_marker) = field_error(invalid, "grant_types", "grant_types");
     let grants = format!(
-        "<fieldset{grants_marker}><legend>Grants</legend>{grants_error}{code}{refresh}</fieldset>",
+        "<fieldset{grants_marker}><legend>Grants</legend>{grants_error}{code}{refresh}{client}\
+         </fieldset>",
         code = checkbox(
             "grant_authorization_code",
             "grant_authorization_code",
@@ -266,6 +279,12 @@ pub(super) fn fields(
             "grant_refresh_token",
             "refresh_token",
             ticked(&typed.grant_refresh_token)
+        ),
+        client = checkbox(
+            "grant_client_credentials",
+            "grant_client_credentials",
+            "client_credentials (confidential applications only)",
+            ticked(&typed.grant_client_credentials)
         ),
     );
     let lifetime = |field: &str, label: &str, value: &str| {
@@ -305,6 +324,15 @@ pub(super) fn fields(
             invalid,
         ),
         grants,
+        input(
+            "client_credentials_scopes",
+            "client_credentials_scopes",
+            "Scopes for the client credentials grant (space-separated)",
+            "text",
+            &typed.client_credentials_scopes,
+            "",
+            invalid,
+        ),
         select(
             "id_token_signing_alg",
             "id_token_signing_alg",

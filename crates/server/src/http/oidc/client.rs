@@ -20,6 +20,7 @@ pub fn policy(client_id: &str, config: &OidcConfig) -> ClientPolicy {
             .map(|grant| match grant {
                 GrantType::AuthorizationCode => client::GrantType::AuthorizationCode,
                 GrantType::RefreshToken => client::GrantType::RefreshToken,
+                GrantType::ClientCredentials => client::GrantType::ClientCredentials,
             })
             .collect(),
         token_endpoint_auth_method: match config.auth_method {

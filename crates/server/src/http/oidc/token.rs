@@ -1,5 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2, OIDC Core §3.1.3): client authentication, code exchange
-//! with PKCE, refresh token rotation, and the signed ID token.
+//! with PKCE, refresh token rotation, the signed ID token, and the client credentials grant
+//! (RFC 6749 §4.4).
 
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
@@ -11,7 +12,9 @@ use domain::{DomainError, IssuedTokens};
 use protocol::claims::{IdTokenClaims, JwsAlgorithm, at_hash};
 use protocol::pkce::{self, CodeChallenge};
 use protocol::scope::ScopeSet;
-use protocol::token::{GrantRequest, TokenRequest, TokenResponse, check_refresh_scope};
+use protocol::token::{
+    GrantRequest, TokenRequest, TokenResponse, check_client_credentials, check_refresh_scope,
+};
 use protocol::{ErrorCode, OAuthError};
 
 use super::{Issuer, client};
@@ -47,6 +50,26 @@ fn server_error(error: impl std::fmt::Display) -> OAuthError {
         ErrorCode::ServerError,
         "the server could not complete the request",
     )
+}
+
+/// A grant the domain refused, as RFC 6749 §5.2 names it; anything else is the server's fault.
+fn domain_refusal(error: DomainError) -> OAuthError {
+    match error {
+        DomainError::Grant(GrantRejection::ScopeExceeded) => OAuthError::new(
+            ErrorCode::InvalidScope,
+            GrantRejection::ScopeExceeded.to_string(),
+        ),
+        DomainError::Grant(rejection) => {
+            OAuthError::new(ErrorCode::InvalidGrant, rejection.to_string())
+        }
+        // The domain's own check that the application may use the grant (the protocol layer
+        // checked first, so this answers only a settings change between the two).
+        DomainError::Invalid {
+            field: "grant_type",
+            reason,
+        } => OAuthError::new(ErrorCode::UnauthorizedClient, reason),
+        other => server_error(other),
+    }
 }
 
 /// The JOSE algorithm of an application's ID tokens.
@@ -124,21 +147,7 @@ async fn exchange(
     let application = authenticate_client(state, instance_id, &request.client).await?;
     let policy = client::policy(&application.client_id, &application.config);
     request.check_grant_allowed(&policy)?;
-    let invalid_grant = |error: DomainError| match error {
-        DomainError::Grant(GrantRejection::ScopeExceeded) => OAuthError::new(
-            ErrorCode::InvalidScope,
-            GrantRejection::ScopeExceeded.to_string(),
-        ),
-        DomainError::Grant(rejection) => {
-            OAuthError::new(ErrorCode::InvalidGrant, rejection.to_string())
-        }
-        other => server_error(other),
-    };
-    let grant_type = match &request.grant {
-        GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
-        GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
-    };
-    let (issued, scope, nonce) = match &request.grant {
+    let (issued, scope, nonce, grant_type) = match &request.grant {
         GrantRequest::AuthorizationCode {
             code,
             redirect_uri,
@@ -164,10 +173,10 @@ async fn exchange(
                     &verified,
                 )
                 .await
-                .map_err(invalid_grant)?;
+                .map_err(domain_refusal)?;
             let scope = ScopeSet::from_tokens(issued.scopes.iter());
             let nonce = issued.code.nonce.clone();
-            (issued, scope, nonce)
+            (issued, scope, nonce, GrantType::AuthorizationCode)
         }
         GrantRequest::RefreshToken {
             refresh_token,
@@ -183,9 +192,17 @@ async fn exchange(
                 .domain
                 .refresh(instance_id, &application, refresh_token, &narrow)
                 .await
-                .map_err(invalid_grant)?;
+                .map_err(domain_refusal)?;
             let scope = ScopeSet::from_tokens(issued.scopes.iter());
-            (issued, scope, None)
+            (issued, scope, None, GrantType::RefreshToken)
+        }
+        // No user, so no ID token and none of what follows: answered on its own.
+        GrantRequest::ClientCredentials { scope } => {
+            let response =
+                client_credentials(state, instance_id, &application, &policy, scope.as_ref())
+                    .await?;
+            state.metrics.tokens_issued(GrantType::ClientCredentials);
+            return Ok(response);
         }
     };
     let id_token = if scope.contains("openid") {
@@ -198,6 +215,31 @@ async fn exchange(
     response.id_token = id_token;
     response.scope = Some(scope);
     state.metrics.tokens_issued(grant_type);
+    Ok(response)
+}
+
+/// The client credentials grant (RFC 6749 §4.4.3): an access token and its scope; no refresh
+/// token (§4.4.3: it "SHOULD NOT be included") and no ID token (there is no user to identify).
+async fn client_credentials(
+    state: &AppState,
+    instance_id: &str,
+    application: &ApplicationView,
+    policy: &protocol::client::ClientPolicy,
+    requested: Option<&ScopeSet>,
+) -> Result<TokenResponse, OAuthError> {
+    let allowed = ScopeSet::from_tokens(application.config.client_credentials_scopes.iter());
+    let scope = check_client_credentials(policy, &allowed, requested)?;
+    let issued = state
+        .domain
+        .issue_client_token(
+            instance_id,
+            application,
+            scope.iter().map(str::to_owned).collect(),
+        )
+        .await
+        .map_err(domain_refusal)?;
+    let mut response = TokenResponse::bearer(issued.access_token, u64::from(issued.expires_in));
+    response.scope = Some(scope);
     Ok(response)
 }
 

@@ -75,6 +75,15 @@ pub async fn userinfo(
                 .into_response();
         }
     };
+    // A client credentials token speaks for the client alone: there is no user to describe.
+    // RFC 6750 §3.1: a token that cannot be used here is `invalid_token`, 401.
+    let Some(user_id) = view.user_id() else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token was issued to a client for itself and has no user",
+        );
+    };
     let scope = ScopeSet::from_tokens(view.scopes.iter());
     if !scope.contains("openid") {
         return bearer_error(
@@ -83,7 +92,7 @@ pub async fn userinfo(
             "the access token was not granted the openid scope",
         );
     }
-    let user = match state.domain.user(instance_id, &view.user_id).await {
+    let user = match state.domain.user(instance_id, user_id).await {
         Ok(user) => user,
         Err(_) => {
             return bearer_error(

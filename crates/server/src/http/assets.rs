@@ -61,7 +61,15 @@ form.sign-out-everyone button{width:auto;padding:.5rem 1.2rem;background:#a00}\
 progress{display:block;width:100%;height:1.2rem;margin:.3rem 0 1rem}\
 form.action{margin:.6rem 0}form.action button{width:auto;padding:.5rem 1.2rem;margin-top:.6rem}\
 td form.action{margin:0}td form.action button{margin:0;padding:.3rem .8rem}\
-div.confirm p.error{flex-basis:100%}\n";
+div.confirm p.error{flex-basis:100%}\
+div.charts{display:flex;flex-wrap:wrap;gap:1rem;margin-bottom:1rem}\
+figure.chart{flex:1 1 22rem;margin:0;border:1px solid #ccd;border-radius:6px;padding:.5rem}\
+figure.chart figcaption{font-weight:600;font-size:.9rem}svg.chart{display:block;width:100%;height:auto}\
+svg.chart .sent{fill:#2a6f97}svg.chart .failed{fill:#c0392b}\
+svg.chart path.latency{fill:none;stroke:#e69f00;stroke-width:2}svg.chart circle.latency{fill:#e69f00}\
+svg.chart .axis{stroke:#888;stroke-width:1}svg.chart .tick{font-size:10px;fill:#444}\
+p.legend .sent,p.legend .failed,p.legend .latency{font-weight:600}\
+p.legend .sent{color:#2a6f97}p.legend .failed{color:#c0392b}p.legend .latency{color:#8a5a00}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

@@ -8,8 +8,10 @@
 //! CSRF token.
 
 mod auth;
+mod chart;
 mod deliveries;
 mod instance;
+mod live_sessions;
 mod overview;
 mod page;
 mod sessions;
@@ -67,6 +69,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/users/{user_id}/sessions/{session_id}/sign-out",
             axum::routing::post(users::sign_out_session),
+        )
+        .route(live_sessions::PATH, get(live_sessions::list))
+        .route(
+            "/console/sessions/{session_id}/end",
+            axum::routing::post(live_sessions::end),
         )
         .route("/console/{*rest}", get(overview::not_built))
 }

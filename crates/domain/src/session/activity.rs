@@ -204,3 +204,70 @@ impl Domain {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use eventstore::{AggregateRef, Position};
+
+    use super::*;
+    use crate::aggregate::DomainEvent;
+    use crate::session::{SessionCreated, TerminationReason};
+
+    fn stored(instance_id: &str, event: &SessionEvent, at: &str) -> StoredEvent {
+        StoredEvent {
+            aggregate: AggregateRef::new(instance_id, Session::TYPE, "s"),
+            sequence: 1,
+            position: Position::default(),
+            event_type: event.event_type().to_owned(),
+            revision: 1,
+            payload: event.payload(),
+            creator: "test".into(),
+            created_at: at.parse::<DateTime<Utc>>().unwrap(),
+        }
+    }
+
+    /// Given a batch of sign-ins and ends in two minutes of one instance and one of another,
+    /// the fold adds each minute's counts once and knows each instance's newest minute (from
+    /// which a day is kept).
+    #[test]
+    fn a_batch_counts_starts_and_ends_per_instance_and_minute() {
+        let now = Utc::now();
+        let session = Session::default();
+        let created = session
+            .create(SessionCreated {
+                user_id: "u".into(),
+                cookie_hash: "h".into(),
+                auth_time: now,
+                expires_at: now,
+                user_agent: None,
+            })
+            .unwrap()
+            .remove(0);
+        let mut live = Session::default();
+        live.apply(&created);
+        let ended = live
+            .terminate(TerminationReason::Admin, "https://id.example.com")
+            .unwrap()
+            .remove(0);
+        let events = [
+            stored("i", &created, "2026-11-29T10:00:01Z"),
+            stored("i", &created, "2026-11-29T10:00:59Z"),
+            stored("i", &ended, "2026-11-29T10:00:30Z"),
+            stored("i", &ended, "2026-11-29T10:01:00Z"),
+            stored("j", &created, "2026-11-29T09:00:00Z"),
+        ];
+        let folded = fold(&events).unwrap_or_else(|_| panic!("session events fold"));
+        let minute = |at: &str| at.parse::<DateTime<Utc>>().unwrap().timestamp_millis();
+        let expected: BTreeMap<(&str, i64), (i64, i64)> = [
+            (("i", minute("2026-11-29T10:00:00Z")), (2, 1)),
+            (("i", minute("2026-11-29T10:01:00Z")), (0, 1)),
+            (("j", minute("2026-11-29T09:00:00Z")), (1, 0)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(folded.minutes, expected);
+        assert_eq!(folded.newest["i"], minute("2026-11-29T10:01:00Z"));
+        assert_eq!(folded.newest["j"], minute("2026-11-29T09:00:00Z"));
+    }
+}

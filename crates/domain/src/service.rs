@@ -164,6 +164,7 @@ impl Domain {
             Arc::new(BackChannelDeliveryProjection),
             Arc::new(BackChannelHealthProjection),
             Arc::new(crate::session::SessionExpiryProjection),
+            Arc::new(crate::session::SessionActivityProjection),
         ]
     }
 

@@ -760,6 +760,7 @@ mod grants {
         signing_out_everyone_runs_in_chunks_resumes_and_runs_once,
         delivery_health_follows_the_recorded_outcomes,
         a_client_token_has_no_user_and_outlives_sessions_until_revoked,
+        live_sessions_are_listed_newest_first_a_page_at_a_time,
     );
 
     /// A domain on the real clock (codes and tokens expire relative to it), set up, with its
@@ -1315,6 +1316,7 @@ mod grants {
         let alice = domain.add_user(&admin, alice()).await.unwrap();
         let mut bob = super::users::alice();
         bob.username = "bob".into();
+        bob.profile.email = None;
         let bob = domain.add_user(&admin, bob).await.unwrap();
         let signed_in = |user_id: String| {
             let (domain, instance, app) = (&domain, instance.clone(), app.clone());
@@ -1575,6 +1577,26 @@ mod grants {
             assert_eq!((window.sent, window.retried, window.failed), (1, 2, 1));
             assert_eq!(window.latency.as_ref().unwrap().samples, 1);
         }
+        // The chart's hours: the whole day, every outcome in the hour it happened (the sums
+        // hold even if the hour turned while the test ran), the acknowledged one's latency.
+        let hours = domain.delivery_hours(&instance).await.unwrap();
+        let day = &hours[&client_id];
+        assert_eq!(day.len(), domain::session_logout::HOURS);
+        assert!(day.windows(2).all(|pair| pair[0].start < pair[1].start));
+        assert_eq!(day.iter().map(|hour| hour.sent).sum::<u64>(), 1);
+        assert_eq!(day.iter().map(|hour| hour.failed).sum::<u64>(), 3);
+        assert_eq!(
+            day.iter()
+                .filter(|hour| hour.median_latency_ms.is_some())
+                .count(),
+            1
+        );
+        let activity = domain.session_activity(&instance).await.unwrap();
+        let both = domain::session::SessionCounts {
+            started: 3,
+            ended: 3,
+        };
+        assert_eq!((activity.last_hour, activity.last_day), (both, both));
         assert_eq!(app_health.consecutive_failures, 2, "since the one sent");
         assert_eq!(app_health.last_error.as_deref(), Some("connection refused"));
         assert!(app_health.last_error_at.is_some() && app_health.last_sent_at.is_some());
@@ -1633,6 +1655,114 @@ mod grants {
             0
         );
         assert_eq!(domain.live_sessions().await.unwrap(), 0);
+    }
+
+    /// The live sessions of an instance come newest first, a page at a time (the pages
+    /// together are every live session once), with their users' login names and their
+    /// applications' names; filtered by login name (as sign-in compares it) and by
+    /// application; ended sessions and other instances' are not listed.
+    async fn live_sessions_are_listed_newest_first_a_page_at_a_time(h: Harness) {
+        use domain::session::{SessionCursor, SessionFilter};
+        let (domain, admin, alice) = with_alice(&h).await;
+        let instance = admin.instance_id.clone();
+        let mut bob = super::users::alice();
+        bob.username = "bob".into();
+        let bob = domain.add_user(&admin, bob).await.unwrap();
+        let (web, _) = domain.add_application(&admin, app_config()).await.unwrap();
+        let mut other = app_config();
+        other.name = "Other".into();
+        let (other, _) = domain.add_application(&admin, other).await.unwrap();
+        let mut created = Vec::new();
+        for user in [&alice, &alice, &bob, &alice] {
+            let (session, _) = domain
+                .create_session(&instance, &user.user_id, Duration::from_secs(3600), None)
+                .await
+                .unwrap();
+            created.push(session);
+            // Distinct start times, so newest first is one order.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokens_for(&domain, &created[0], &web).await;
+        tokens_for(&domain, &created[0], &other).await;
+        tokens_for(&domain, &created[2], &other).await;
+        domain
+            .terminate_session(
+                &instance,
+                &created[1].session_id,
+                TerminationReason::Admin,
+                ORIGIN,
+                "admin",
+            )
+            .await
+            .unwrap();
+
+        let mut listed = Vec::new();
+        let mut after: Option<SessionCursor> = None;
+        loop {
+            let page = domain
+                .live_sessions_page(&instance, &SessionFilter::default(), after.as_ref(), 2)
+                .await
+                .unwrap();
+            assert!(page.len() <= 2);
+            after = page.last().map(|last| last.cursor.clone());
+            let full = page.len() == 2;
+            listed.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let ids: Vec<&str> = listed
+            .iter()
+            .map(|live| live.session.session_id.as_str())
+            .collect();
+        let expected: Vec<&str> = [3, 2, 0]
+            .iter()
+            .map(|&index| created[index].session_id.as_str())
+            .collect();
+        assert_eq!(ids, expected, "newest first, the ended one left out");
+        assert_eq!(listed[0].username.as_deref(), Some("Alice"));
+        assert_eq!(listed[1].username.as_deref(), Some("bob"));
+        assert_eq!(listed[2].applications, ["Other", "Web app"]);
+        assert_eq!(listed[1].applications, ["Other"]);
+        assert!(listed[0].applications.is_empty());
+
+        let filtered = |username: Option<&str>, client_id: Option<&str>| {
+            let filter = SessionFilter {
+                username: username.map(str::to_owned),
+                client_id: client_id.map(str::to_owned),
+            };
+            let domain = &domain;
+            let instance = &instance;
+            async move {
+                domain
+                    .live_sessions_page(instance, &filter, None, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|live| live.session.session_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let id = |index: usize| created[index].session_id.clone();
+        assert_eq!(filtered(Some("ALICE"), None).await, [id(3), id(0)]);
+        assert_eq!(filtered(None, Some(&other.client_id)).await, [id(2), id(0)]);
+        assert_eq!(
+            filtered(Some("alice"), Some(&other.client_id)).await,
+            [id(0)]
+        );
+        assert!(filtered(Some("nobody"), None).await.is_empty());
+        assert!(filtered(None, Some("no-such-app")).await.is_empty());
+        let elsewhere = domain
+            .add_instance("other", "https://other.example.com")
+            .await
+            .unwrap();
+        assert!(
+            domain
+                .live_sessions_page(&elsewhere.instance_id, &SessionFilter::default(), None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// Tokens issued to `app` in `session` (so an application with a back-channel URI is

@@ -45,6 +45,8 @@ eventstore::on_both_backends!(
     invalid_application_settings_are_shown_next_to_the_field_and_nothing_is_saved,
     a_client_secret_is_replaced_and_an_application_removed_with_confirmation,
     an_applications_page_shows_its_delivery_health_and_recent_deliveries,
+    the_sessions_page_lists_filters_and_ends_sessions,
+    the_overview_counts_sign_ins_and_session_ends_and_charts_deliveries,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -1998,5 +2000,237 @@ async fn an_admin_ends_a_users_session_from_the_console_and_the_application_is_t
     }
 
     browser.close().await;
+    server.stop().await.unwrap();
+}
+
+/// A server with back-channel logout on, an application `name` whose logout URI is
+/// `receiver`'s, and dave signed in to it in a browser (a code exchanged for tokens, so the
+/// session is registered for a back-channel delivery); returns the server, the application's
+/// client_id, dave's user id and his session's id.
+async fn dave_signed_in_to(
+    h: &Harness,
+    receiver: &Receiver,
+    name: &str,
+) -> (RunningServer, String, String, String) {
+    let mut config = config(h);
+    config.features.back_channel_logout = true;
+    let server = RunningServer::start(config).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let dave = domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "dave".into(),
+                profile: Profile::default(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let settings = oidc_config(json!({
+        "name": name,
+        "redirect_uris": [CALLBACK],
+        "back_channel_logout_uri": receiver.uri,
+    }));
+    let (app, secret) = domain.add_application(&admin, settings).await.unwrap();
+    let client_id = app.client_id;
+    let mut user = Browser::new(&server);
+    let redirect = user
+        .sign_in(&authorize_path(&client_id), "dave", "correct horse battery")
+        .await;
+    let code = common::query_of(&redirect)["code"].clone();
+    let exchanged = user
+        .http
+        .post(format!("{}/oauth/v2/token", user.base))
+        .basic_auth(&client_id, secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), StatusCode::OK);
+    let sessions = domain
+        .sessions_of_user(&admin.instance_id, &dave.user_id, false)
+        .await
+        .unwrap();
+    let sid = sessions[0].session_id.clone();
+    (server, client_id, dave.user_id, sid)
+}
+
+/// The Sessions page lists every live session newest first with its user (linked to the
+/// user's page) and its applications by name; it filters by login name and by client_id
+/// (labelled fields of a GET form). "End" needs the CSRF token (403 and the session lives
+/// without it); with it the session ends, the application gets its back-channel logout token,
+/// and the browser comes back (303) to the same filtered list, which no longer has it.
+async fn the_sessions_page_lists_filters_and_ends_sessions(h: Harness) {
+    let mut receiver = Receiver::start(&[]).await;
+    let (server, client_id, dave_id, sid) = dave_signed_in_to(&h, &receiver, "Notes").await;
+    let (instance, carol_id, carols) = carol_with_sessions(&server).await;
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+
+    let list = browser.get("/console/sessions").await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let html = list.text().await.unwrap();
+    assert!(html.contains("<h1>Sessions</h1>"), "{html}");
+    assert!(
+        html.contains("href=\"/console/sessions\" aria-current=\"page\""),
+        "{html}"
+    );
+    assert!(html.contains("<label for=\"user\">") && html.contains("<label for=\"client_id\">"));
+    assert!(
+        html.contains(&format!("<a href=\"/console/users/{dave_id}\">dave</a>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<a href=\"/console/users/{carol_id}\">carol</a>")),
+        "{html}"
+    );
+    assert!(html.contains("<td>Notes</td>"), "{html}");
+    // Newest first: carol signed in after dave.
+    let position = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(position(&carols[1]) < position(&sid), "{html}");
+    assert!(
+        !html.contains("style=") && !html.contains("<script"),
+        "{html}"
+    );
+
+    let carol_only = browser
+        .get("/console/sessions?user=Carol")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(carol_only.contains(&carols[0]) && carol_only.contains(&carols[1]));
+    assert!(!carol_only.contains(&sid), "{carol_only}");
+    assert!(carol_only.contains("value=\"Carol\""), "{carol_only}");
+    let notes_only = browser
+        .get(&format!("/console/sessions?client_id={client_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(notes_only.contains(&sid), "{notes_only}");
+    assert!(!notes_only.contains(&carols[0]), "{notes_only}");
+    let nobody = browser
+        .get("/console/sessions?user=nobody")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(nobody.contains("No live sessions match."), "{nobody}");
+
+    let end = format!("/console/sessions/{sid}/end");
+    assert!(
+        notes_only.contains(&format!("action=\"{end}\"")),
+        "{notes_only}"
+    );
+    let refused = browser
+        .post_form(&end, form(&[("client_id", &client_id)]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_form(&end, form(&[("csrf", &"0".repeat(64))]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!receiver.more().await, "nothing ended without the token");
+    assert_eq!(
+        ended(&server, &instance, &dave_id).await,
+        [(sid.clone(), false)]
+    );
+
+    let done = browser
+        .post_form(&end, form(&[("csrf", &csrf), ("client_id", &client_id)]))
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&done),
+        format!("/console/sessions?client_id={client_id}")
+    );
+    assert_eq!(
+        ended(&server, &instance, &dave_id).await,
+        [(sid.clone(), true)]
+    );
+    let token = receiver.next().await;
+    assert!(!token.is_empty());
+    wait_for_stage(&server, &instance, &sid, DeliveryStage::Sent).await;
+    let html = browser.get(&location(&done)).await.text().await.unwrap();
+    assert!(!html.contains(&sid), "{html}");
+    assert!(html.contains("No live sessions match."), "{html}");
+    let unknown = browser
+        .post_form(
+            "/console/sessions/no-such-session/end",
+            form(&[("csrf", &csrf)]),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    server.stop().await.unwrap();
+}
+
+/// The overview counts the sign-ins and session ends of the last hour and day, and draws each
+/// back-channel application's last 24 hours as an accessible `<svg role="img">` titled in
+/// words with the application's name (escaped), beside the health table.
+async fn the_overview_counts_sign_ins_and_session_ends_and_charts_deliveries(h: Harness) {
+    let mut receiver = Receiver::start(&[]).await;
+    let (server, _client_id, _dave_id, sid) =
+        dave_signed_in_to(&h, &receiver, "Notes & <Tasks>").await;
+    let (instance, _carol_id, carols) = carol_with_sessions(&server).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    for ended in [&sid, &carols[0]] {
+        domain
+            .terminate_session(
+                &instance,
+                ended,
+                domain::TerminationReason::Admin,
+                "http://localhost:8080",
+                &admin.token_id,
+            )
+            .await
+            .unwrap();
+    }
+    receiver.next().await;
+    wait_for_stage(&server, &instance, &sid, DeliveryStage::Sent).await;
+    let mut browser = Browser::new(&server);
+    signed_in(&mut browser, TOKEN).await;
+
+    let html = browser.get("/console").await.text().await.unwrap();
+    let figure = |id: &str, value: u64| format!("<dd aria-labelledby=\"{id}\">{value}</dd>");
+    for (id, value) in [
+        ("live-sessions", 1),
+        ("sign-ins-hour", 3),
+        ("sign-ins-day", 3),
+        ("ends-hour", 2),
+        ("ends-day", 2),
+        ("deliveries-sent", 1),
+    ] {
+        assert!(
+            html.contains(&figure(id, value)),
+            "{id} = {value} in {html}"
+        );
+    }
+    assert!(html.contains("Sign-ins, last hour") && html.contains("Session ends, last day"));
+    assert!(
+        html.contains("<svg role=\"img\" aria-labelledby=\"chart-0-title\" class=\"chart\""),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<title id=\"chart-0-title\">Notes &amp; &lt;Tasks&gt;, back-channel logout in the \
+             last 24 hours: 1 delivery sent, 0 failed attempts; median latency"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<th scope=\"row\">Notes &amp; &lt;Tasks&gt;</th>"),
+        "the health table stays: {html}"
+    );
+    assert!(!html.contains("style="), "{html}");
     server.stop().await.unwrap();
 }

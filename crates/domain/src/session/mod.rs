@@ -2,15 +2,19 @@
 //! deactivation or removal, or expiry. Every end records the origin it was triggered at,
 //! which later becomes the logout token's issuer.
 
+mod activity;
 mod commands;
 mod expiry;
+mod listing;
 mod live;
 mod projection;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use activity::{SessionActivity, SessionActivityProjection, SessionCounts};
 pub use expiry::{SessionExpiryProjection, expired_sessions};
+pub use listing::{LiveSession, SessionCursor, SessionFilter};
 pub use projection::{SessionProjection, SessionView};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, decode, to_json};

@@ -52,9 +52,13 @@ impl Projection for SessionProjection {
             )",
             "CREATE INDEX IF NOT EXISTS sessions_by_cookie ON sessions (cookie_hash)",
             "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (instance_id, user_id)",
-            // An instance's live sessions, for "sign out everyone": ended ones drop out, so each
-            // chunk finds the next live ones without walking the ended.
-            "CREATE INDEX IF NOT EXISTS sessions_live ON sessions (instance_id, created_at) WHERE terminated = false",
+            // An instance's live sessions, for "sign out everyone" and the console's Sessions
+            // page: ended ones drop out, so each chunk finds the next live ones without walking
+            // the ended; `session_id` last, so a page newest first continues after its last row
+            // (created_at, session_id) from the index alone, without sorting the instance's
+            // sessions. It replaces `sessions_live` (instance_id, created_at), which it covers.
+            "DROP INDEX IF EXISTS sessions_live",
+            "CREATE INDEX IF NOT EXISTS sessions_live_newest ON sessions (instance_id, created_at, session_id) WHERE terminated = false",
         ]
     }
 

@@ -10,6 +10,7 @@
 
 mod commands;
 mod health;
+mod hourly;
 mod projection;
 mod queue;
 
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use health::{BackChannelHealthProjection, DeliveryHealth, Latency, WindowHealth};
+pub use hourly::{DeliveryHour, HOURS, empty_day};
 pub use projection::{
     BackChannelDeliveryProjection, DeliveryCounts, DeliveryCursor, DeliveryFilter, DeliveryStage,
     DeliveryView,

@@ -69,7 +69,15 @@ border:1px solid #999;border-radius:4px}textarea:focus{outline:3px solid #2a6df4
 fieldset{border:1px solid #ccd;border-radius:6px;margin:.8rem 0 0;padding:.2rem .8rem .6rem}\
 legend{font-weight:600;padding:0 .3rem}form.settings{max-width:40rem}\
 form.settings button{width:auto;padding:.55rem 1.2rem}code{overflow-wrap:anywhere}\
-code.secret{font-size:1.05rem;background:#fff8d6;padding:.2rem .4rem;border-radius:4px}\n";
+code.secret{font-size:1.05rem;background:#fff8d6;padding:.2rem .4rem;border-radius:4px}\
+div.charts{display:flex;flex-wrap:wrap;gap:1rem;margin-bottom:1rem}\
+figure.chart{flex:1 1 22rem;margin:0;border:1px solid #ccd;border-radius:6px;padding:.5rem}\
+figure.chart figcaption{font-weight:600;font-size:.9rem}svg.chart{display:block;width:100%;height:auto}\
+svg.chart .sent{fill:#2a6f97}svg.chart .failed{fill:#c0392b}\
+svg.chart path.latency{fill:none;stroke:#e69f00;stroke-width:2}svg.chart circle.latency{fill:#e69f00}\
+svg.chart .axis{stroke:#888;stroke-width:1}svg.chart .tick{font-size:10px;fill:#444}\
+p.legend .sent,p.legend .failed,p.legend .latency{font-weight:600}\
+p.legend .sent{color:#2a6f97}p.legend .failed{color:#c0392b}p.legend .latency{color:#8a5a00}\n";
 
 /// One embedded file with its media type; a day in caches (the content changes only with the
 /// binary).

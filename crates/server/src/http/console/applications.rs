@@ -292,6 +292,7 @@ async fn application_page(
     let health = match health {
         Some(health) => overview::health_table(
             &[overview::Row {
+                client_id: app.client_id.clone(),
                 name: app.config.name.clone(),
                 health,
             }],

@@ -10,9 +10,11 @@
 mod application_form;
 mod applications;
 mod auth;
+mod chart;
 mod deliveries;
 mod form;
 mod instance;
+mod live_sessions;
 mod overview;
 mod page;
 mod sessions;
@@ -82,6 +84,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/applications/{client_id}/{action}",
             axum::routing::post(applications::action),
+        )
+        .route(live_sessions::PATH, get(live_sessions::list))
+        .route(
+            "/console/sessions/{session_id}/end",
+            axum::routing::post(live_sessions::end),
         )
         .route("/console/{*rest}", get(overview::not_built))
 }

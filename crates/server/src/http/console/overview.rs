@@ -1,16 +1,21 @@
-//! `GET /console`: the instance at a glance: live sessions, back-channel deliveries by
-//! outcome, and how deliveries to each application went lately. Every figure is a count
-//! query or the delivery-health read model; nothing is loaded row by row.
+//! `GET /console`: the instance at a glance: live sessions, sign-ins and session ends in the
+//! last hour and day, back-channel deliveries by outcome, and how deliveries to each
+//! application went lately: a chart of its last 24 hours (`super::chart`) and the health
+//! table with the same figures in words. Every figure is a count query or a read model
+//! grouped in the database; nothing is loaded row by row.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use domain::session_logout::{DeliveryCounts, DeliveryHealth};
+use std::collections::BTreeMap;
+
+use domain::session::SessionActivity;
+use domain::session_logout::{DeliveryCounts, DeliveryHealth, DeliveryHour, empty_day};
 use domain::{AdminPrincipal, DomainError};
 use protocol::response::escape_html;
 
 use super::auth::ConsoleAdmin;
-use super::{PREFIX, page};
+use super::{PREFIX, chart, page};
 use crate::http::AppState;
 
 /// Applications read per page while naming the ones in the health table.
@@ -18,6 +23,8 @@ const PAGE: u32 = 500;
 
 /// One row of the health table.
 pub(super) struct Row {
+    /// The application's client id.
+    pub client_id: String,
     /// The application's name.
     pub name: String,
     /// How deliveries to it went lately.
@@ -44,6 +51,7 @@ async fn health_rows(state: &AppState, admin: &AdminPrincipal) -> Result<Vec<Row
                 continue;
             }
             rows.push(Row {
+                client_id: app.client_id.clone(),
                 name: app.config.name.clone(),
                 health: recorded.unwrap_or_else(|| DeliveryHealth::unrecorded(&app.client_id)),
             });
@@ -56,16 +64,77 @@ async fn health_rows(state: &AppState, admin: &AdminPrincipal) -> Result<Vec<Row
     Ok(rows)
 }
 
-fn figures(live: u64, counts: DeliveryCounts) -> String {
+/// What the figures at the top show.
+struct Figures {
+    live: u64,
+    activity: SessionActivity,
+    counts: DeliveryCounts,
+}
+
+fn figures(figures: &Figures) -> String {
     let figure = |id: &str, label: &str, value: u64| {
         format!("<div><dt id=\"{id}\">{label}</dt><dd aria-labelledby=\"{id}\">{value}</dd></div>")
     };
+    let activity = &figures.activity;
+    let counts = &figures.counts;
     format!(
-        "<dl class=\"figures\">{}{}{}{}</dl>",
-        figure("live-sessions", "Live sessions", live),
+        "<dl class=\"figures\">{}{}{}{}{}</dl><dl class=\"figures\">{}{}{}</dl>",
+        figure("live-sessions", "Live sessions", figures.live),
+        figure(
+            "sign-ins-hour",
+            "Sign-ins, last hour",
+            activity.last_hour.started
+        ),
+        figure(
+            "sign-ins-day",
+            "Sign-ins, last day",
+            activity.last_day.started
+        ),
+        figure(
+            "ends-hour",
+            "Session ends, last hour",
+            activity.last_hour.ended
+        ),
+        figure(
+            "ends-day",
+            "Session ends, last day",
+            activity.last_day.ended
+        ),
         figure("deliveries-sent", "Deliveries sent", counts.sent),
         figure("deliveries-failed", "Deliveries failed", counts.failed),
         figure("deliveries-pending", "Deliveries pending", counts.pending),
+    )
+}
+
+/// A chart per application of the health table, in its order.
+fn charts(
+    rows: &[Row],
+    mut hours: BTreeMap<String, Vec<DeliveryHour>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let figures: String = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            let day = hours
+                .remove(&row.client_id)
+                .unwrap_or_else(|| empty_day(now));
+            format!(
+                "<figure class=\"chart\">{svg}<figcaption>{name}</figcaption></figure>",
+                svg = chart::delivery_chart(&format!("chart-{index}"), &row.name, &day),
+                name = escape_html(&row.name),
+            )
+        })
+        .collect();
+    format!(
+        "<h3>Last 24 hours</h3><p class=\"legend\">Per hour: <span class=\"sent\">attempts \
+         acknowledged</span>, <span class=\"failed\">attempts failed</span> (bars) and \
+         <span class=\"latency\">median latency</span> from a session\u{2019}s end to the \
+         acknowledgement (line). The table below has the figures.</p>\
+         <div class=\"charts\">{figures}</div>"
     )
 }
 
@@ -112,18 +181,20 @@ pub(super) fn health_table(rows: &[Row], alert_after: u32) -> String {
 pub async fn show(State(state): State<AppState>, admin: ConsoleAdmin) -> Response {
     let principal = &admin.session.principal;
     let figures_and_rows = async {
-        let live = state
-            .domain
-            .live_sessions_of_instance(&principal.instance_id)
-            .await?;
-        let counts = state
-            .domain
-            .delivery_counts_of_instance(&principal.instance_id)
-            .await?;
+        let instance_id = &principal.instance_id;
+        let figures = Figures {
+            live: state.domain.live_sessions_of_instance(instance_id).await?,
+            activity: state.domain.session_activity(instance_id).await?,
+            counts: state
+                .domain
+                .delivery_counts_of_instance(instance_id)
+                .await?,
+        };
+        let hours = state.domain.delivery_hours(instance_id).await?;
         let rows = health_rows(&state, principal).await?;
-        Ok::<_, DomainError>((live, counts, rows))
+        Ok::<_, DomainError>((figures, hours, rows))
     };
-    let (live, counts, rows) = match figures_and_rows.await {
+    let (shown, hours, rows) = match figures_and_rows.await {
         Ok(found) => found,
         Err(error) => {
             tracing::error!(%error, "console overview failed");
@@ -135,8 +206,9 @@ pub async fn show(State(state): State<AppState>, admin: ConsoleAdmin) -> Respons
         }
     };
     let body = format!(
-        "<h1>Overview</h1>{}<h2>Delivery health</h2>{}",
-        figures(live, counts),
+        "<h1>Overview</h1>{}<h2>Delivery health</h2>{}{}",
+        figures(&shown),
+        charts(&rows, hours, state.domain.now()),
         health_table(&rows, state.settings.alert_consecutive_failures),
     );
     page::signed_in(

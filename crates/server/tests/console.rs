@@ -1959,15 +1959,22 @@ async fn an_admin_ends_a_users_session_from_the_console_and_the_application_is_t
     let what = looked_at(&browser, &base, "console-user-signed-in").await;
     assert!(main_text(&browser).await.contains("Notes"), "{what}");
     // The session's own form (the header's "Sign out" ends the console session instead).
-    browser
+    let end = browser
         .find(Locator::Css(
             "form[action$='/sign-out'][action*='/sessions/'] button",
         ))
         .await
-        .unwrap()
-        .click()
+        .unwrap();
+    // The sessions table scrolls sideways in a narrow window: bring the button into view,
+    // as a person would, before clicking it.
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'center'});",
+            vec![serde_json::to_value(&end).unwrap()],
+        )
         .await
         .unwrap();
+    end.click().await.unwrap();
     let logout_token = receiver.next().await;
     assert_eq!(logout_token.split('.').count(), 3, "a signed logout token");
 
@@ -1991,6 +1998,10 @@ async fn an_admin_ends_a_users_session_from_the_console_and_the_application_is_t
         .await
         .unwrap();
     looked_at(&browser, &base, "console-application-delivered").await;
+    browser.goto(&format!("{base}/console")).await.unwrap();
+    let what = looked_at(&browser, &base, "console-overview-delivered").await;
+    let chart = browser.find(Locator::Css("svg[role=img]")).await;
+    assert!(chart.is_ok(), "{what}: the delivery chart");
     for page in ["applications", "sessions", "instance"] {
         browser
             .goto(&format!("{base}/console/{page}"))

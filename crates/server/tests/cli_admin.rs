@@ -590,12 +590,78 @@ async fn everyone_is_signed_out_and_deliveries_are_seen_with_the_cli() {
     let (status, listed) = api_get(&server, "/admin/v1/sign-out-everyone").await;
     assert_eq!(status, 200);
     assert_eq!(listed["operations"].as_array().unwrap().len(), 2);
+    // Past operations, without starting one: listed, and one shown.
+    let operations = cli
+        .run(&["sign-out-everyone", "--list", "--json"])
+        .await
+        .json();
+    assert_eq!(operations, listed);
+    let first = done["operation_id"].as_str().unwrap();
+    let shown = cli
+        .run(&["sign-out-everyone", "--show", first, "--json"])
+        .await
+        .json();
+    assert_eq!(shown["sessions_ended"], 30, "{shown}");
+    let table = cli.run(&["sign-out-everyone", "--list"]).await;
+    assert!(table.ok().contains(first), "{table:?}");
+    assert_eq!(
+        api_get(&server, "/admin/v1/sign-out-everyone").await.1["operations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "--list and --show start nothing"
+    );
+
+    // A profile changed field by field; the rest stays.
+    let updated = cli
+        .run(&[
+            "user",
+            "update",
+            &dave_id,
+            "--email",
+            "dave@example.com",
+            "--given-name",
+            "Dave",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(updated["email"], "dave@example.com", "{updated}");
+    assert_eq!(updated["given_name"], "Dave");
+    let updated = cli
+        .run(&["user", "update", &dave_id, "--family-name", "Doe", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        (
+            &updated["email"],
+            &updated["given_name"],
+            &updated["family_name"]
+        ),
+        (
+            &serde_json::json!("dave@example.com"),
+            &serde_json::json!("Dave"),
+            &serde_json::json!("Doe")
+        )
+    );
+    let cleared = cli
+        .run(&["user", "update", &dave_id, "--no-email", "--json"])
+        .await
+        .json();
+    assert_eq!(cleared["email"], serde_json::Value::Null, "{cleared}");
+    assert_eq!(cleared["given_name"], "Dave");
 
     let deliveries = cli
         .run(&["delivery", "list", "--state", "failed", "--json"])
         .await
         .json();
     assert_eq!(deliveries["deliveries"], serde_json::json!([]));
+    let by_alias = cli
+        .run(&["deliveries", "list", "--state", "failed", "--json"])
+        .await
+        .json();
+    assert_eq!(by_alias, deliveries);
     let unknown = cli
         .run(&[
             "delivery",
@@ -622,6 +688,16 @@ async fn everyone_is_signed_out_and_deliveries_are_seen_with_the_cli() {
         .await
         .json();
     assert_eq!(set["effective"], false, "{set}");
+    let shown = cli
+        .run(&[
+            "features",
+            "show",
+            "end_sessions_on_credential_change",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(shown, set);
     let listed = cli.run(&["features", "list"]).await;
     let line = listed
         .ok()

@@ -13,6 +13,11 @@ use crate::http::admin::features::{FeatureBody, FeatureList};
 pub enum FeatureCommand {
     /// List every feature: system value, instance value, value in force.
     List,
+    /// Show one feature's values.
+    Show {
+        /// The feature's name (see `features list`).
+        name: String,
+    },
     /// Set the instance value of a feature.
     Set {
         /// The feature's name (see `features list`).
@@ -51,6 +56,7 @@ fn print(features: &[FeatureBody]) {
 pub async fn run(client: &ApiClient, json: bool, command: FeatureCommand) -> anyhow::Result<()> {
     let answer = match &command {
         FeatureCommand::List => client.get(&["features"], &[]).await?,
+        FeatureCommand::Show { name } => client.get(&["features", name], &[]).await?,
         FeatureCommand::Set { name, value } => {
             let body = json!({ "enabled": value == "on" });
             client
@@ -65,7 +71,7 @@ pub async fn run(client: &ApiClient, json: bool, command: FeatureCommand) -> any
     }
     match command {
         FeatureCommand::List => print(&answer.parse::<FeatureList>()?.features),
-        FeatureCommand::Set { .. } | FeatureCommand::Reset { .. } => {
+        FeatureCommand::Show { .. } | FeatureCommand::Set { .. } | FeatureCommand::Reset { .. } => {
             print(&[answer.parse::<FeatureBody>()?])
         }
     }

@@ -66,8 +66,8 @@ pub enum AdminCommand {
     Session(sessions::SessionCommand),
     /// End every live session of the instance (incident response), following its progress.
     SignOutEveryone(sign_out::SignOutArgs),
-    /// See and re-send back-channel logout deliveries.
-    #[command(subcommand)]
+    /// See and re-send back-channel logout deliveries (also `deliveries`).
+    #[command(subcommand, visible_alias = "deliveries")]
     Delivery(deliveries::DeliveryCommand),
     /// See and set the instance's feature flags.
     #[command(subcommand)]

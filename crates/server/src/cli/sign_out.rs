@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::client::ApiClient;
 use super::output;
-use crate::http::admin::sign_out::SignOutBody;
+use crate::http::admin::sign_out::{SignOutBody, SignOutList};
 
 /// How often the progress is read.
 const POLL: Duration = Duration::from_millis(250);
@@ -20,10 +20,56 @@ pub struct SignOutArgs {
     /// Start (or find the running operation) and return at once instead of following it.
     #[arg(long)]
     no_wait: bool,
+    /// Start nothing: list the instance's operations, newest first.
+    #[arg(long, conflicts_with_all = ["no_wait", "show"])]
+    list: bool,
+    /// Start nothing: show one operation's progress.
+    #[arg(long, value_name = "OPERATION_ID", conflicts_with = "no_wait")]
+    show: Option<String>,
 }
 
 /// Runs `sign-out-everyone`.
 pub async fn run(client: &ApiClient, json: bool, args: SignOutArgs) -> anyhow::Result<()> {
+    if args.list {
+        let answer = client.get(&["sign-out-everyone"], &[]).await?;
+        if json {
+            output::json(&answer.body);
+            return Ok(());
+        }
+        let list: SignOutList = answer.parse()?;
+        let rows: Vec<Vec<String>> = list
+            .operations
+            .iter()
+            .map(|operation| {
+                vec![
+                    operation.operation_id.clone(),
+                    operation.state.clone(),
+                    format!("{}/{}", operation.sessions_ended, operation.sessions_total),
+                    format!(
+                        "{}/{}/{}",
+                        operation.deliveries_sent,
+                        operation.deliveries_failed,
+                        operation.deliveries_pending
+                    ),
+                ]
+            })
+            .collect();
+        output::table(
+            &[
+                "OPERATION_ID",
+                "STATE",
+                "SESSIONS_ENDED",
+                "SENT/FAILED/PENDING",
+            ],
+            &rows,
+        );
+        return Ok(());
+    }
+    if let Some(id) = &args.show {
+        let answer = client.get(&["sign-out-everyone", id], &[]).await?;
+        let operation: SignOutBody = answer.parse()?;
+        return report(json, &answer.body, &operation);
+    }
     let answer = client.post(&["sign-out-everyone"], None).await?;
     let started: SignOutBody = answer.parse()?;
     let id = started.operation_id.clone();

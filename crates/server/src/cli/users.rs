@@ -46,6 +46,26 @@ pub enum UserCommand {
         /// The user's id.
         user_id: String,
     },
+    /// Change a user's profile: each given flag replaces that field; the rest stay.
+    Update {
+        /// The user's id.
+        user_id: String,
+        /// E-mail address.
+        #[arg(long, conflicts_with = "no_email")]
+        email: Option<String>,
+        /// Remove the e-mail address.
+        #[arg(long)]
+        no_email: bool,
+        /// Whether the e-mail address is verified (`true` or `false`).
+        #[arg(long)]
+        email_verified: Option<bool>,
+        /// Given name(s).
+        #[arg(long)]
+        given_name: Option<String>,
+        /// Family name.
+        #[arg(long)]
+        family_name: Option<String>,
+    },
     /// Set a user's password (from stdin or PORTCULLIS_USER_PASSWORD).
     SetPassword {
         /// The user's id.
@@ -139,6 +159,38 @@ pub async fn run(client: &ApiClient, json: bool, command: UserCommand) -> anyhow
                 output::json(&answer.body);
             } else {
                 show(&answer.parse()?);
+            }
+        }
+        UserCommand::Update {
+            user_id,
+            email,
+            no_email,
+            email_verified,
+            given_name,
+            family_name,
+        } => {
+            // The API replaces the whole profile, so start from the current one.
+            let current: UserBody = client.get(&["users", &user_id], &[]).await?.parse()?;
+            let email = if no_email {
+                None
+            } else {
+                email.or(current.email)
+            };
+            let body = json!({
+                "email_verified": email_verified.unwrap_or(current.email_verified) && email.is_some(),
+                "email": email,
+                "given_name": given_name.or(current.given_name),
+                "family_name": family_name.or(current.family_name),
+            });
+            let answer = client
+                .send(reqwest::Method::PUT, &["users", &user_id], &[], Some(&body))
+                .await?;
+            if json {
+                output::json(&answer.body);
+            } else {
+                let user: UserBody = answer.parse()?;
+                println!("Updated user {}.", user.username);
+                show(&user);
             }
         }
         UserCommand::SetPassword {

@@ -261,7 +261,7 @@ pub struct SignOutForm {
 
 /// `POST /console/instance/sign-out`: starts ending every live session (or finds the one
 /// running), then to its progress page. Without the confirmation: the instance page again,
-/// 400, nothing started.
+/// 422, nothing started.
 pub async fn sign_out_everyone(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
@@ -274,7 +274,7 @@ pub async fn sign_out_everyone(
         return instance_page(
             &state,
             &admin,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             Some("Nothing was started: tick the box to confirm that every session ends."),
         )
         .await;

@@ -176,7 +176,7 @@ pub async fn list(
 }
 
 /// `POST /console/users`: adds a user, then to their page; a wrong field gets the list page
-/// again with 400, the error next to the field and what was typed (but the password) kept.
+/// again with 422, the error next to the field and what was typed (but the password) kept.
 pub async fn create(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
@@ -221,7 +221,7 @@ pub async fn create(
         &state,
         &admin,
         "",
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         &typed,
         refusal.as_ref(),
     )
@@ -538,7 +538,7 @@ async fn finish(
         }
         Ok(Done::Refused(invalid)) => {
             let outcome = Outcome {
-                status: StatusCode::BAD_REQUEST,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
                 invalid: Some(&invalid),
             };
             user_page(state, admin, user_id, outcome).await
@@ -550,7 +550,7 @@ async fn finish(
                 message: reason,
             };
             let outcome = Outcome {
-                status: StatusCode::BAD_REQUEST,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
                 invalid: Some(&invalid),
             };
             user_page(state, admin, user_id, outcome).await

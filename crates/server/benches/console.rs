@@ -116,6 +116,25 @@ async fn measure(admin: &mut Admin, path: &str, loads: usize) -> Figures {
     }
 }
 
+/// Runs `read` `loads` times and prints its median time.
+async fn profile<F, Fut>(what: &str, loads: usize, read: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(loads);
+    for _ in 0..loads.max(1) {
+        let started = Instant::now();
+        read().await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "  {what}: {:.1} ms",
+        times[times.len() / 2].as_secs_f64() * 1e3
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let (server, _dir) = back_channel_server(TOKEN).await;
@@ -249,6 +268,34 @@ async fn main() {
             paths.push(next);
         }
     }
+
+    // The overview is made of several reads: each timed on its own, to say where its time goes.
+    println!("overview's reads, each on its own (median of {loads}):");
+    let instance = &admin.instance_id;
+    profile("live sessions (count)", loads, || async {
+        domain.live_sessions_of_instance(instance).await.unwrap();
+    })
+    .await;
+    profile("sign-ins and session ends (activity)", loads, || async {
+        domain.session_activity(instance).await.unwrap();
+    })
+    .await;
+    profile("deliveries by outcome (counts)", loads, || async {
+        domain.delivery_counts_of_instance(instance).await.unwrap();
+    })
+    .await;
+    profile("delivery health per application", loads, || async {
+        domain.delivery_health(instance, None).await.unwrap();
+    })
+    .await;
+    profile("the chart's 24 hours", loads, || async {
+        domain.delivery_hours(instance).await.unwrap();
+    })
+    .await;
+    profile("applications (one page)", loads, || async {
+        domain.applications(instance, "", 500).await.unwrap();
+    })
+    .await;
 
     println!("style sheet (linked by every page, cached after the first): {style_bytes} bytes");
     println!(

@@ -186,6 +186,9 @@ impl Projection for BackChannelDeliveryProjection {
             // Sent deliveries by the time they were acknowledged: the latency figures of the
             // back-channel health read the last hour's and day's (`health.rs`).
             "CREATE INDEX IF NOT EXISTS back_channel_sent_by_time ON back_channel_deliveries (instance_id, settled_at_ms) WHERE state = 'sent'",
+            // Counting an instance's failed deliveries without visiting its registered ones
+            // (partial, so no other query can pick it; see `counts_of_instance`).
+            "CREATE INDEX IF NOT EXISTS back_channel_failed ON back_channel_deliveries (instance_id) WHERE state = 'failed'",
         ]
     }
 
@@ -698,23 +701,32 @@ impl DeliveryView {
         store: &dyn EventStore,
         instance_id: &str,
     ) -> Result<DeliveryCounts, DomainError> {
+        // One count per settled or due state, each over its partial index: the registered
+        // rows (one per live session and application, by far the most) are never visited.
         let rows = store
             .query(
-                "SELECT state, COUNT(*) FROM back_channel_deliveries WHERE instance_id = $1 GROUP BY state",
+                "SELECT
+                    (SELECT COUNT(*) FROM back_channel_deliveries
+                      WHERE instance_id = $1 AND state = 'sent'),
+                    (SELECT COUNT(*) FROM back_channel_deliveries
+                      WHERE instance_id = $1 AND state = 'failed'),
+                    (SELECT COUNT(*) FROM back_channel_deliveries
+                      WHERE instance_id = $1 AND state = 'pending')",
                 &[instance_id.into()],
             )
             .await?;
-        let mut counts = DeliveryCounts::default();
-        for row in &rows {
-            let count = u64::try_from(row.int(1)?).unwrap_or(0);
-            match DeliveryStage::from_label(row.text(0)?)? {
-                DeliveryStage::Sent => counts.sent += count,
-                DeliveryStage::Failed => counts.failed += count,
-                DeliveryStage::Due => counts.pending += count,
-                DeliveryStage::Registered => {}
-            }
-        }
-        Ok(counts)
+        let count = |index: usize| -> Result<u64, DomainError> {
+            let value = match rows.first() {
+                Some(row) => row.int(index)?,
+                None => 0,
+            };
+            Ok(u64::try_from(value).unwrap_or(0))
+        };
+        Ok(DeliveryCounts {
+            sent: count(0)?,
+            failed: count(1)?,
+            pending: count(2)?,
+        })
     }
 
     /// An application's deliveries, newest first.

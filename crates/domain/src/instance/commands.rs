@@ -13,7 +13,7 @@ use crate::features::{Feature, FeatureState};
 use crate::instance::{Instance, InstanceView};
 use crate::service::Domain;
 use crate::service::retry_on_conflict;
-use crate::session::SessionView;
+use crate::session::{SessionProjection, SessionView};
 use crate::session_logout::{BackChannelDeliveryProjection, DeliveryView};
 use crate::system::{SYSTEM_AGGREGATE_ID, SYSTEM_INSTANCE_ID, SetupCompleted, System, SystemEvent};
 
@@ -315,10 +315,10 @@ impl Domain {
         if self.sign_out_running(instance_id).await? {
             return Ok(RemovalProgress::Waiting);
         }
-        let live =
-            SessionView::count_live_before(self.store.as_ref(), instance_id, self.clock.now())
-                .await?;
-        if live > 0 {
+        // On PostgreSQL the sessions read model follows the log in the background: let it show
+        // every session begun before the removal, so none is missed.
+        self.runner.catch_up(SessionProjection.name()).await?;
+        if SessionView::count_live(self.store.as_ref(), instance_id).await? > 0 {
             self.start_sign_out(instance_id, SYSTEM_ACTOR, &instance.external_url)
                 .await?;
             return Ok(RemovalProgress::Waiting);

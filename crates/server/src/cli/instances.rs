@@ -2,7 +2,7 @@
 //! first admin token once), list, show, remove. Authenticated by the system token, never by
 //! an instance's admin token.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
@@ -33,9 +33,10 @@ pub struct InstanceArgs {
 pub enum InstanceCommand {
     /// Create an instance; its first admin token is printed once.
     Create {
-        /// Its issuer URL; requests are routed to it by this URL's host.
+        /// Its issuer URL; requests are routed to it by this URL's host. (Not `--url`: that
+        /// global flag names the server the command talks to.)
         #[arg(long)]
-        url: String,
+        external_url: String,
         /// The name its pages show.
         #[arg(long)]
         name: String,
@@ -84,6 +85,10 @@ fn confirm(instance_id: &str) -> anyhow::Result<()> {
     );
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
+    if !std::io::stdin().is_terminal() {
+        // A piped answer is not echoed: end the prompt's line ourselves.
+        eprintln!();
+    }
     if answer.trim() != "yes" {
         bail!("not removed (pass --yes to skip this question)");
     }
@@ -95,8 +100,8 @@ pub async fn run(connection: &Connection, args: InstanceArgs) -> anyhow::Result<
     let client = ApiClient::system(connection, args.system_token.as_deref())?;
     let json = connection.json;
     match args.command {
-        InstanceCommand::Create { url, name } => {
-            let body = json!({ "external_url": url, "display_name": name });
+        InstanceCommand::Create { external_url, name } => {
+            let body = json!({ "external_url": external_url, "display_name": name });
             let answer = client.post(&["instances"], Some(&body)).await?;
             if json {
                 output::json(&answer.body);

@@ -444,7 +444,7 @@ mod tests {
             external_url: "https://tenant.example".into(),
             default: false,
         });
-        let instance = given(&[tenant.clone()]);
+        let instance = given(std::slice::from_ref(&tenant));
         assert!(matches!(
             instance.finish_removal(),
             Err(DomainError::Invalid { .. })

@@ -143,11 +143,32 @@ async fn instances_are_created_with_a_first_token_and_removed(h: Harness) {
         domain.instance(&tenant.instance_id).await,
         Err(DomainError::NotFound(_))
     ));
-    assert_eq!(domain.list_instances().await.unwrap(), [setup.instance]);
+    assert_eq!(
+        domain.list_instances().await.unwrap(),
+        std::slice::from_ref(&setup.instance)
+    );
     assert!(matches!(
         domain.start_instance_removal(&tenant.instance_id).await,
         Err(DomainError::NotFound(_))
     ));
+    // The origin is free again; two creations racing for it: exactly one wins.
+    let (first, second) = tokio::join!(
+        domain.create_instance("https://tenant.example.com", "First"),
+        domain.create_instance("https://tenant.example.com/other", "Second"),
+    );
+    assert_eq!(
+        [&first, &second]
+            .iter()
+            .filter(|created| created.is_ok())
+            .count(),
+        1,
+        "{first:?} {second:?}"
+    );
+    assert!(
+        [first, second]
+            .into_iter()
+            .any(|created| matches!(created, Err(DomainError::StateConflict(_))))
+    );
     // The events stay, for audit.
     let events = h
         .store

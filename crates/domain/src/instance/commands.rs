@@ -228,7 +228,9 @@ impl Domain {
     /// Creates an instance answering on `external_url` (already normalized: an absolute
     /// http(s) URL without query, fragment or trailing slash) with its first admin token.
     /// Requests are routed by origin, so a URL whose origin another instance uses (one being
-    /// removed included, until it is gone) is a `StateConflict`.
+    /// removed included, until it is gone) is a `StateConflict`: checked against the read
+    /// model (which holds the default instance, whose URL comes from configuration) and,
+    /// race-free, against the origins claimed on the `system` aggregate.
     pub async fn create_instance(
         &self,
         external_url: &str,
@@ -256,16 +258,27 @@ impl Domain {
             .iter()
             .for_each(|event| crate::aggregate::Aggregate::apply(&mut named, event));
         events.extend(named.change_display_name(Some(display_name))?);
+        let token_events = AdminToken::default().add(&token, "first admin token")?;
+        let token_id = uuid::Uuid::now_v7().to_string();
         let stamp = self.stamp(SYSTEM_ACTOR);
-        self.commit(&[
-            create::<Instance>(&instance_id, &instance_id, &events, &stamp),
-            create::<AdminToken>(
-                &instance_id,
-                &uuid::Uuid::now_v7().to_string(),
-                &AdminToken::default().add(&token, "first admin token")?,
-                &stamp,
-            ),
-        ])
+        // The claim on the system aggregate makes two creations racing for one origin
+        // conflict; the loser reloads and is refused.
+        retry_on_conflict(|| async {
+            let system = Loaded::<System>::load(
+                self.store.as_ref(),
+                SYSTEM_INSTANCE_ID,
+                SYSTEM_AGGREGATE_ID,
+            )
+            .await?;
+            let claim = system.state.claim_origin(origin, &instance_id)?;
+            self.commit(&[
+                system.append(&claim, &stamp),
+                create::<Instance>(&instance_id, &instance_id, &events, &stamp),
+                create::<AdminToken>(&instance_id, &token_id, &token_events, &stamp),
+            ])
+            .await
+            .map(drop)
+        })
         .await?;
         Ok(CreatedInstance {
             instance: self.instance(&instance_id).await?,
@@ -338,9 +351,22 @@ impl Domain {
                 return Ok(());
             }
             let events = loaded.state.finish_removal()?;
-            self.commit(&[loaded.append(&events, &self.stamp(SYSTEM_ACTOR))])
-                .await
-                .map(drop)
+            let system = Loaded::<System>::load(
+                self.store.as_ref(),
+                SYSTEM_INSTANCE_ID,
+                SYSTEM_AGGREGATE_ID,
+            )
+            .await?;
+            // The origin is free for a new instance once this one is gone.
+            let release = system
+                .state
+                .release_origin(origin_of(&loaded.state.external_url), instance_id);
+            let stamp = self.stamp(SYSTEM_ACTOR);
+            let mut appends = vec![loaded.append(&events, &stamp)];
+            if !release.is_empty() {
+                appends.push(system.append(&release, &stamp));
+            }
+            self.commit(&appends).await.map(drop)
         })
         .await?;
         Ok(RemovalProgress::Removed)

@@ -13,6 +13,10 @@ pub enum DomainError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// The command clashes with what exists, and retrying will not change that (a URL
+    /// another instance uses, the default instance asked to be removed): HTTP 409.
+    #[error("{0}")]
+    StateConflict(String),
     /// The thing the command is about does not exist.
     #[error("{0} not found")]
     NotFound(String),

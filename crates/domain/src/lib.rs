@@ -30,7 +30,7 @@ pub use error::DomainError;
 pub use features::{Feature, FeatureState, SystemFeatures};
 pub use grant::{CODE_LIFETIME_SECS, ClientToken, CodeRequest, IssuedTokens};
 pub use instance::InstanceView;
-pub use instance::{SetupOutcome, SetupRequest};
+pub use instance::{CreatedInstance, RemovalProgress, SetupOutcome, SetupRequest};
 pub use observer::Observer;
 pub use service::{Domain, DomainOptions};
 pub use session::{SessionView, TerminationReason};

@@ -49,7 +49,152 @@ eventstore::on_both_backends!(
     configured_token_is_used_and_validated,
     concurrent_first_starts_create_one_instance,
     instance_feature_value_wins_over_system,
+    instances_are_created_with_a_first_token_and_removed,
 );
+
+/// The system API's commands: an instance answers on its own origin with its own first admin
+/// token; a taken origin is refused; removal takes it off every host at once and, with no
+/// session left to end, removes it (its events stay).
+async fn instances_are_created_with_a_first_token_and_removed(h: Harness) {
+    let domain = domain(h.store.clone(), SystemFeatures::default());
+    domain.install().await.unwrap();
+    let setup = domain
+        .setup(&request(
+            "http://localhost:8080",
+            Some("initial-token-0123456789abcdef"),
+        ))
+        .await
+        .unwrap();
+    let created = domain
+        .create_instance("https://tenant.example.com/a", " Tenant ")
+        .await
+        .unwrap();
+    let tenant = created.instance.clone();
+    assert_eq!(
+        (
+            tenant.display_name.as_str(),
+            tenant.is_default,
+            tenant.removing
+        ),
+        ("Tenant", false, false)
+    );
+    let admin = domain
+        .authenticate_admin(&created.admin_token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.instance_id, tenant.instance_id);
+    assert_eq!(
+        domain
+            .instance_for_origin("https://tenant.example.com")
+            .await
+            .unwrap(),
+        tenant
+    );
+    assert!(matches!(
+        domain
+            .instance_for_origin("https://elsewhere.example")
+            .await,
+        Err(DomainError::NotFound(_))
+    ));
+    for taken in ["https://tenant.example.com/b", "http://localhost:8080"] {
+        assert!(
+            matches!(
+                domain.create_instance(taken, "Again").await,
+                Err(DomainError::StateConflict(_))
+            ),
+            "{taken}"
+        );
+    }
+    assert!(matches!(
+        domain.create_instance("https://x.example", " ").await,
+        Err(DomainError::Invalid {
+            field: "display_name",
+            ..
+        })
+    ));
+    assert!(matches!(
+        domain
+            .start_instance_removal(&setup.instance.instance_id)
+            .await,
+        Err(DomainError::StateConflict(_))
+    ));
+
+    domain
+        .start_instance_removal(&tenant.instance_id)
+        .await
+        .unwrap();
+    assert!(domain.instance(&tenant.instance_id).await.unwrap().removing);
+    assert!(matches!(
+        domain
+            .instance_for_origin("https://tenant.example.com")
+            .await,
+        Err(DomainError::NotFound(_))
+    ));
+    assert!(
+        domain
+            .authenticate_admin(&created.admin_token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!domain.continue_instance_removals().await.unwrap());
+    assert!(matches!(
+        domain.instance(&tenant.instance_id).await,
+        Err(DomainError::NotFound(_))
+    ));
+    assert_eq!(
+        domain.list_instances().await.unwrap(),
+        std::slice::from_ref(&setup.instance)
+    );
+    assert!(matches!(
+        domain.start_instance_removal(&tenant.instance_id).await,
+        Err(DomainError::NotFound(_))
+    ));
+    // The origin is free again; two creations racing for it: exactly one wins.
+    let (first, second) = tokio::join!(
+        domain.create_instance("https://tenant.example.com", "First"),
+        domain.create_instance("https://tenant.example.com/other", "Second"),
+    );
+    assert_eq!(
+        [&first, &second]
+            .iter()
+            .filter(|created| created.is_ok())
+            .count(),
+        1,
+        "{first:?} {second:?}"
+    );
+    assert!(
+        [first, second]
+            .into_iter()
+            .any(|created| matches!(created, Err(DomainError::StateConflict(_))))
+    );
+    // The events stay, for audit.
+    let events = h
+        .store
+        .events(&eventstore::EventQuery {
+            instance_id: Some(tenant.instance_id.clone()),
+            after: eventstore::Position::START,
+            aggregate_types: vec!["instance".into()],
+            event_types: vec![],
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "instance.added",
+            "instance.display_name.changed",
+            "instance.removal.started",
+            "instance.removed"
+        ]
+    );
+}
 
 async fn first_start_creates_default_instance_and_shows_a_token_once(h: Harness) {
     let first = domain(h.store.clone(), SystemFeatures::default());

@@ -233,6 +233,9 @@ impl Default for DatabaseConfig {
 pub struct AdminConfig {
     /// The initial admin token (at least 24 characters); generated and logged once if unset.
     pub initial_token: Option<String>,
+    /// The system API's token (at least 24 characters): it creates, lists and removes
+    /// instances. Unset, the system API is off.
+    pub system_token: Option<String>,
 }
 
 /// `[log]`
@@ -364,6 +367,7 @@ impl Config {
             "config",
             "url",
             "admin_token",
+            "system_token",
             "user_password",
         ]));
         let mut config: Config = figment
@@ -397,6 +401,16 @@ impl Config {
         if let Some(token) = &self.admin.initial_token {
             domain::admin_token::check_token(token)
                 .map_err(|error| invalid("admin.initial_token", error.to_string()))?;
+        }
+        if let Some(token) = &self.admin.system_token {
+            domain::admin_token::check_token(token)
+                .map_err(|error| invalid("admin.system_token", error.to_string()))?;
+            if self.admin.initial_token.as_deref() == Some(token.as_str()) {
+                return Err(invalid(
+                    "admin.system_token",
+                    "must differ from admin.initial_token: the system token is never an instance's admin token".into(),
+                ));
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|error| invalid("log.level", format!("{error} (try `info` or `debug`)")))?;
@@ -438,7 +452,7 @@ impl Config {
 }
 
 /// Checks an issuer URL: http(s), a host, no query or fragment; drops a trailing slash.
-fn normalize_external_url(raw: &str) -> Result<String, String> {
+pub(crate) fn normalize_external_url(raw: &str) -> Result<String, String> {
     let url = url::Url::parse(raw).map_err(|error| format!("{raw:?} is not a URL ({error})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("{raw:?} must be an http or https URL with a host"));
@@ -486,6 +500,31 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn the_system_token_is_checked_and_never_the_initial_admin_token() {
+        let token = "system-token-0123456789abcdef";
+        let mut config = Config::default();
+        config.admin.system_token = Some("short".into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("admin.system_token")
+        );
+        config.admin.system_token = Some(token.into());
+        config.admin.initial_token = Some(token.into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("differ")
+        );
+        config.admin.initial_token = None;
+        config.validate().unwrap();
     }
 
     /// The value of list setting `key` in a loaded configuration.

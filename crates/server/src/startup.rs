@@ -177,6 +177,12 @@ impl RunningServer {
             session_lifetime: Duration::from_secs(u64::from(config.sessions.lifetime_hours) * 3600),
             end_session_wait: Duration::from_millis(config.back_channel.end_session_wait_ms),
             alert_consecutive_failures: config.back_channel.alert_consecutive_failures,
+            system_token: config
+                .admin
+                .system_token
+                .as_deref()
+                .map(crate::http::system::SystemToken::new),
+            instance_removal_wait: Duration::from_secs(30),
         });
         let throttle = Arc::new(crate::http::oidc::LoginThrottle::default());
         let router = app(AppState {
@@ -278,8 +284,10 @@ async fn expire_sessions(domain: Arc<Domain>, interval: Duration, mut stop: watc
 }
 
 /// Works every instance's running "sign out everyone" operation, one chunk of sessions at a
-/// time, until none is left; then waits to be woken (an operation was started here) or looks
-/// again after a second (one started by another replica, or before a restart).
+/// time, until none is left; then moves instance removals along (they start such operations
+/// and finish once their deliveries settled); then waits to be woken (an operation or removal
+/// was started here) or looks again after a second (one started by another replica, or before
+/// a restart) — after 50 ms while a removal waits for deliveries, so its caller is not held.
 async fn sign_out_everyone(
     domain: Arc<Domain>,
     wake: Arc<tokio::sync::Notify>,
@@ -296,8 +304,20 @@ async fn sign_out_everyone(
                 }
             }
         }
+        let removal_waiting = match domain.continue_instance_removals().await {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                tracing::error!(%error, "could not continue removing instances");
+                false
+            }
+        };
+        let pause = if removal_waiting {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_secs(1)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = wake.notified() => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }

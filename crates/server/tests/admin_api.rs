@@ -186,7 +186,35 @@ eventstore::on_both_backends!(
     every_documented_route_requires_a_valid_token,
     openapi_document_describes_the_api,
     failed_requests_write_nothing,
+    the_system_api_is_off_without_a_system_token,
 );
+
+/// Without `admin.system_token` no token can open the system API: it answers 404 saying how to
+/// turn it on (a 401 challenge would invite a token that cannot work), and the admin token
+/// does not open it either.
+async fn the_system_api_is_off_without_a_system_token(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let client = Client::new(&server);
+    for (method, path) in [
+        (Method::GET, "/system/v1/instances"),
+        (Method::POST, "/system/v1/instances"),
+        (Method::GET, "/system/v1/instances/some-id"),
+        (Method::DELETE, "/system/v1/instances/some-id"),
+    ] {
+        let body = (method == Method::POST).then_some("{}");
+        let answer = client.raw(method, path, Some(TOKEN), body, None).await;
+        assert_not_found(&answer);
+        assert!(
+            answer.body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("admin.system_token"),
+            "{}",
+            answer.body
+        );
+    }
+    server.stop().await.unwrap();
+}
 
 async fn users_are_created_read_changed_and_removed(h: Harness) {
     let server = RunningServer::start(config(&h)).await.unwrap();

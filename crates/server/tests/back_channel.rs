@@ -1872,3 +1872,432 @@ mod delivery_health {
         server.stop().await.unwrap();
     }
 }
+
+/// Several instances on one server, told apart by host, created and removed over the system
+/// API (issue 16, item 1).
+mod instances {
+    use super::*;
+
+    const SYSTEM_TOKEN: &str = "test-system-token-0123456789abcdef";
+
+    eventstore::on_both_backends!(instances_stay_apart_and_removal_tells_their_applications);
+
+    /// A system API request.
+    async fn system(
+        http: &reqwest::Client,
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = http.request(method, format!("{base}/system/v1{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// An admin API request on `base` (the instance's own host) with `token`.
+    async fn admin(
+        http: &reqwest::Client,
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = http
+            .request(method, format!("{base}/admin/v1{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates alice and an application named `name` (logging out to `receiver`) in the
+    /// instance of `token`, over the admin API.
+    async fn populate(
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+        name: &str,
+        receiver: &Receiver,
+    ) -> App {
+        let user = json!({"username": "alice", "password": "correct horse battery"});
+        let (status, body) = admin(
+            http,
+            base,
+            reqwest::Method::POST,
+            "/users",
+            token,
+            Some(user),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let app = json!({
+            "name": name,
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": [SIGNED_OUT],
+            "id_token_signing_alg": "ES256",
+            "back_channel_logout_uri": receiver.uri(name),
+        });
+        let (status, body) = admin(
+            http,
+            base,
+            reqwest::Method::POST,
+            "/applications",
+            token,
+            Some(app),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        App {
+            name: name.to_owned(),
+            client_id: body["client_id"].as_str().unwrap().to_owned(),
+            secret: body["client_secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Signs alice in to `app` through `browser`; returns the token response.
+    async fn tokens_of(browser: &mut Browser, app: &App) -> Value {
+        let redirect = browser
+            .sign_in(
+                &authorize_path(&app.client_id),
+                "alice",
+                "correct horse battery",
+            )
+            .await;
+        let code = query_of(&redirect)["code"].clone();
+        browser
+            .http
+            .post(format!("{}/oauth/v2/token", browser.base))
+            .basic_auth(&app.client_id, Some(&app.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Whether `app`'s instance (at `base`) calls `access_token` active.
+    async fn active_at(http: &reqwest::Client, base: &str, app: &App, access_token: &str) -> bool {
+        let answer: Value = http
+            .post(format!("{base}/oauth/v2/introspect"))
+            .basic_auth(&app.client_id, Some(&app.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("token", access_token)]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["active"].as_bool().unwrap()
+    }
+
+    async fn userinfo_status(http: &reqwest::Client, base: &str, access_token: &str) -> StatusCode {
+        http.get(format!("{base}/oidc/v1/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn instances_stay_apart_and_removal_tells_their_applications(h: Harness) {
+        let mut receiver = Receiver::start().await;
+        let mut config = config(&h, true);
+        config.admin.system_token = Some(SYSTEM_TOKEN.into());
+        let server = RunningServer::start(config).await.unwrap();
+        let port = server.local_addr.port();
+        // Both reach the same listener; the Host header tells the instances apart.
+        let (url_a, url_b) = (
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+        );
+        let http = reqwest::Client::new();
+        let get = reqwest::Method::GET;
+        let post = reqwest::Method::POST;
+        let delete = reqwest::Method::DELETE;
+
+        // Only the system token opens the system API; an instance's admin token does not.
+        for (token, error) in [
+            (None, "invalid_request"),
+            (Some("wrong-token-but-long-enough-0123"), "invalid_token"),
+            (Some(TOKEN), "invalid_token"),
+        ] {
+            let (status, body) =
+                system(&http, &url_a, get.clone(), "/instances", token, None).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some(error))
+            );
+        }
+        // ... nor does the system token open the admin API.
+        let (status, _) = admin(&http, &url_a, get.clone(), "/users", SYSTEM_TOKEN, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let mut created = Vec::new();
+        for (url, name) in [(&url_a, "Tenant A"), (&url_b, "Tenant B")] {
+            let body = json!({"external_url": format!("{url}/"), "display_name": name});
+            let (status, body) = system(
+                &http,
+                &url_a,
+                post.clone(),
+                "/instances",
+                Some(SYSTEM_TOKEN),
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            assert_eq!(body["instance"]["external_url"], url.as_str());
+            assert_eq!(body["instance"]["state"], "active");
+            assert!(body["admin_token"].as_str().unwrap().starts_with("pcat_"));
+            created.push((
+                body["instance"]["instance_id"].as_str().unwrap().to_owned(),
+                body["admin_token"].as_str().unwrap().to_owned(),
+            ));
+        }
+        let [(_instance_a, token_a), (instance_b, token_b)] = created.try_into().unwrap();
+        // A URL (or another path on the origin) another instance answers on is a conflict.
+        for taken in [url_a.clone(), format!("{url_b}/tenant")] {
+            let body = json!({"external_url": taken, "display_name": "Again"});
+            let (status, body) = system(
+                &http,
+                &url_a,
+                post.clone(),
+                "/instances",
+                Some(SYSTEM_TOKEN),
+                Some(body),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::CONFLICT, Some("conflict")),
+                "{body}"
+            );
+        }
+        for bad in ["not a url", "ftp://x.example", "https://x.example/?q=1"] {
+            let body = json!({"external_url": bad, "display_name": "Bad"});
+            let (status, body) = system(
+                &http,
+                &url_a,
+                post.clone(),
+                "/instances",
+                Some(SYSTEM_TOKEN),
+                Some(body),
+            )
+            .await;
+            assert_eq!(
+                (status, body["field"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("external_url")),
+                "{bad}"
+            );
+        }
+        let (_, list) = system(
+            &http,
+            &url_a,
+            get.clone(),
+            "/instances",
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        let listed: Vec<&str> = list["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|instance| instance["external_url"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            listed,
+            ["http://localhost:8080", url_a.as_str(), url_b.as_str()]
+        );
+        let default_id = list["instances"][0]["instance_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, shown) = system(
+            &http,
+            &url_a,
+            get.clone(),
+            &format!("/instances/{instance_b}"),
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, shown["display_name"].as_str()),
+            (StatusCode::OK, Some("Tenant B"))
+        );
+
+        // A user and an application in each, through each instance's own admin token.
+        let app_a = populate(&http, &url_a, &token_a, "a", &receiver).await;
+        let app_b = populate(&http, &url_b, &token_b, "b", &receiver).await;
+        // An admin token reaches its own instance only, whatever host it is sent to.
+        let (_, apps) = admin(&http, &url_b, get.clone(), "/applications", &token_a, None).await;
+        let names: Vec<&str> = apps["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|app| app["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a"]);
+        let (status, _) = admin(
+            &http,
+            &url_a,
+            get.clone(),
+            &format!("/applications/{}", app_b.client_id),
+            &token_a,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        let mut browser_a = Browser::at(url_a.clone());
+        let mut browser_b = Browser::at(url_b.clone());
+        let tokens_a = tokens_of(&mut browser_a, &app_a).await;
+        let tokens_b = tokens_of(&mut browser_b, &app_b).await;
+        let (access_a, access_b) = (
+            tokens_a["access_token"].as_str().unwrap(),
+            tokens_b["access_token"].as_str().unwrap(),
+        );
+        let id_a = tokens_a["id_token"].as_str().unwrap();
+        let id_b = tokens_b["id_token"].as_str().unwrap();
+        assert_eq!(claim_of(&browser_a, id_a, "iss").await, url_a);
+        assert_eq!(claim_of(&browser_b, id_b, "iss").await, url_b);
+        // Each instance's tokens are good at home and unknown at the other.
+        assert!(active_at(&http, &url_a, &app_a, access_a).await);
+        assert!(!active_at(&http, &url_b, &app_b, access_a).await);
+        assert!(!active_at(&http, &url_a, &app_a, access_b).await);
+        assert_eq!(
+            userinfo_status(&http, &url_a, access_a).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            userinfo_status(&http, &url_b, access_a).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            userinfo_status(&http, &url_a, access_b).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // A host no instance answers on gets a 404, never another instance's answer.
+        let unknown = http
+            .get(format!("{url_a}/.well-known/openid-configuration"))
+            .header("host", format!("unknown.example:{port}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+        // A's logout token carries A's issuer.
+        end_session(&mut browser_a, id_a).await;
+        let received = receiver.next(1).await;
+        assert_eq!(received[0].0, "a");
+        assert_eq!(claim_of(&browser_a, &received[0].2, "iss").await, url_a);
+
+        // The default instance cannot be removed.
+        let (status, body) = system(
+            &http,
+            &url_a,
+            delete.clone(),
+            &format!("/instances/{default_id}"),
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict")),
+            "{body}"
+        );
+
+        // Removing B ends its session: its application is told (with B's issuer) before the
+        // removal answers, and then B is gone.
+        let verifier_b = verifier(&browser_b).await;
+        let (status, body) = system(
+            &http,
+            &url_a,
+            delete.clone(),
+            &format!("/instances/{instance_b}"),
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (app, _, logout_token) = receiver
+            .received
+            .try_recv()
+            .expect("the logout token arrived before the removal answered");
+        assert_eq!(app, "b");
+        let claims = verifier_b
+            .verify(&logout_token, &Validation::new(), now())
+            .unwrap()
+            .claims;
+        assert_eq!(claims["iss"], url_b.as_str());
+        assert_eq!(claims["aud"], app_b.client_id.as_str());
+        let (_, list) = system(
+            &http,
+            &url_a,
+            get.clone(),
+            "/instances",
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(list["instances"].as_array().unwrap().len(), 2, "{list}");
+        let (status, _) = system(
+            &http,
+            &url_a,
+            get.clone(),
+            &format!("/instances/{instance_b}"),
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = system(
+            &http,
+            &url_a,
+            delete.clone(),
+            &format!("/instances/{instance_b}"),
+            Some(SYSTEM_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Its host answers no more, its admin token opens nothing, A is untouched.
+        let gone = http
+            .get(format!("{url_b}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        let (status, _) = admin(&http, &url_b, get.clone(), "/users", &token_b, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = admin(&http, &url_a, get.clone(), "/users", &token_a, None).await;
+        assert_eq!(status, StatusCode::OK);
+        server.stop().await.unwrap();
+    }
+}

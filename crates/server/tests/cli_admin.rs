@@ -965,3 +965,117 @@ fn cli_variables_are_not_settings() {
     assert!(stderr.contains("server.external_url"), "{stderr}");
     assert!(!stderr.contains("unknown field"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_created_listed_and_removed_with_the_cli() {
+    const SYSTEM_TOKEN: &str = "cli-test-system-token-0123456789abcdef";
+    let h = sqlite().await;
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.initial_token = Some(TOKEN.into());
+    config.admin.system_token = Some(SYSTEM_TOKEN.into());
+    config.database.data_dir = h.data_dir().join("data");
+    let server = RunningServer::start(config).await.unwrap();
+    let cli = Cli::new(&server);
+    let system = [("PORTCULLIS_SYSTEM_TOKEN", SYSTEM_TOKEN)];
+
+    // The admin token in the environment is not the system token.
+    let refused = cli.run(&["instance", "list"]).await;
+    assert!(refused.error().contains("no system token"), "{refused:?}");
+    let wrong = cli
+        .run(&["instance", "list", "--system-token", TOKEN])
+        .await;
+    assert!(wrong.error().contains("not the system token"), "{wrong:?}");
+
+    let created = cli
+        .run_with(
+            &[
+                "instance",
+                "create",
+                "--external-url",
+                "https://tenant.example.com/",
+                "--name",
+                "Tenant",
+            ],
+            None,
+            &system,
+        )
+        .await;
+    let printed = created.ok();
+    assert!(printed.contains("https://tenant.example.com"), "{printed}");
+    assert!(printed.contains("shown only now"), "{printed}");
+    let token = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("admin_token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The first admin token works on the admin API and belongs to the new instance.
+    let admin = server
+        .domain()
+        .authenticate_admin(&token)
+        .await
+        .unwrap()
+        .unwrap();
+    let again = cli
+        .run_with(
+            &[
+                "instance",
+                "create",
+                "--external-url",
+                "https://tenant.example.com",
+                "--name",
+                "Again",
+            ],
+            None,
+            &system,
+        )
+        .await;
+    assert!(again.error().contains("origin of instance"), "{again:?}");
+
+    let list = cli
+        .run_with(&["instance", "list", "--json"], None, &system)
+        .await
+        .json();
+    let instances = list["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{list}");
+    assert_eq!(instances[1]["instance_id"], admin.instance_id.as_str());
+    let shown = cli
+        .run_with(&["instance", "show", &admin.instance_id], None, &system)
+        .await;
+    assert!(shown.ok().contains("Tenant"), "{shown:?}");
+
+    // Without --yes the command asks; anything but `yes` leaves the instance alone.
+    let declined = cli
+        .run_with(
+            &["instance", "remove", &admin.instance_id],
+            Some("no\n"),
+            &system,
+        )
+        .await;
+    assert_eq!(declined.code, Some(1), "{declined:?}");
+    assert_eq!(
+        declined.stderr.lines().last(),
+        Some("error: not removed (pass --yes to skip this question)"),
+        "{declined:?}"
+    );
+    let removed = cli
+        .run_with(
+            &["instance", "remove", &admin.instance_id, "--yes"],
+            None,
+            &system,
+        )
+        .await;
+    assert!(removed.ok().contains("Removed instance"), "{removed:?}");
+    let list = cli
+        .run_with(&["instance", "list", "--json"], None, &system)
+        .await
+        .json();
+    assert_eq!(list["instances"].as_array().unwrap().len(), 1, "{list}");
+    let default_id = list["instances"][0]["instance_id"].as_str().unwrap();
+    let kept = cli
+        .run_with(&["instance", "remove", default_id, "--yes"], None, &system)
+        .await;
+    assert!(kept.error().contains("cannot be removed"), "{kept:?}");
+    server.stop().await.unwrap();
+}

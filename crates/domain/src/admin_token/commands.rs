@@ -15,12 +15,21 @@ pub struct IssuedAdminToken {
 }
 
 impl Domain {
-    /// The principal a presented admin token belongs to.
+    /// The principal a presented admin token belongs to; `None` for an unknown or revoked
+    /// token, and for a token of an instance that is being (or was) removed.
     pub async fn authenticate_admin(
         &self,
         token: &str,
     ) -> Result<Option<AdminPrincipal>, DomainError> {
-        AdminPrincipal::authenticate(self.store.as_ref(), token).await
+        let Some(principal) = AdminPrincipal::authenticate(self.store.as_ref(), token).await?
+        else {
+            return Ok(None);
+        };
+        let live =
+            self.instances().await?.iter().any(|instance| {
+                instance.instance_id == principal.instance_id && !instance.removing
+            });
+        Ok(live.then_some(principal))
     }
 
     /// Issues an admin token for the actor's instance.

@@ -3,7 +3,7 @@
 mod commands;
 mod projection;
 
-pub use commands::{SetupOutcome, SetupRequest};
+pub use commands::{CreatedInstance, RemovalProgress, SetupOutcome, SetupRequest};
 
 use std::collections::BTreeMap;
 
@@ -41,6 +41,15 @@ pub struct DisplayNameChanged {
     pub display_name: Option<String>,
 }
 
+/// Removing the instance began: it no longer answers on its issuer, and its live sessions are
+/// being ended (their applications told) before its data goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemovalStarted {}
+
+/// The instance is gone: every session it had ended and every logout delivery settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Removed {}
+
 /// Longest display name, in characters.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 100;
 
@@ -74,6 +83,10 @@ pub enum InstanceEvent {
     FeatureSet(FeatureSet),
     /// `instance.feature.reset`
     FeatureReset(FeatureReset),
+    /// `instance.removal.started`
+    RemovalStarted(RemovalStarted),
+    /// `instance.removed`
+    Removed(Removed),
 }
 
 impl DomainEvent for InstanceEvent {
@@ -84,6 +97,8 @@ impl DomainEvent for InstanceEvent {
             InstanceEvent::DisplayNameChanged(_) => "instance.display_name.changed",
             InstanceEvent::FeatureSet(_) => "instance.feature.set",
             InstanceEvent::FeatureReset(_) => "instance.feature.reset",
+            InstanceEvent::RemovalStarted(_) => "instance.removal.started",
+            InstanceEvent::Removed(_) => "instance.removed",
         }
     }
 
@@ -94,6 +109,8 @@ impl DomainEvent for InstanceEvent {
             InstanceEvent::DisplayNameChanged(payload) => to_json(payload),
             InstanceEvent::FeatureSet(payload) => to_json(payload),
             InstanceEvent::FeatureReset(payload) => to_json(payload),
+            InstanceEvent::RemovalStarted(payload) => to_json(payload),
+            InstanceEvent::Removed(payload) => to_json(payload),
         }
     }
 
@@ -108,6 +125,10 @@ impl DomainEvent for InstanceEvent {
             }
             "instance.feature.set" => InstanceEvent::FeatureSet(serde_json::from_str(payload)?),
             "instance.feature.reset" => InstanceEvent::FeatureReset(serde_json::from_str(payload)?),
+            "instance.removal.started" => {
+                InstanceEvent::RemovalStarted(serde_json::from_str(payload)?)
+            }
+            "instance.removed" => InstanceEvent::Removed(serde_json::from_str(payload)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -118,6 +139,12 @@ impl DomainEvent for InstanceEvent {
 pub struct Instance {
     /// Whether `instance.added` happened.
     pub exists: bool,
+    /// Whether it is the instance created on first start (which cannot be removed).
+    pub default: bool,
+    /// Whether its removal began (it may have finished: see `removed`).
+    pub removing: bool,
+    /// Whether it was removed.
+    pub removed: bool,
     /// The issuer URL.
     pub external_url: String,
     /// The configured display name, if any.
@@ -134,8 +161,11 @@ impl Aggregate for Instance {
         match event {
             InstanceEvent::Added(added) => {
                 self.exists = true;
+                self.default = added.default;
                 self.external_url = added.external_url.clone();
             }
+            InstanceEvent::RemovalStarted(_) => self.removing = true,
+            InstanceEvent::Removed(_) => self.removed = true,
             InstanceEvent::ExternalUrlChanged(changed) => {
                 self.external_url = changed.external_url.clone()
             }
@@ -253,8 +283,37 @@ impl Instance {
         })])
     }
 
+    /// Decides `StartInstanceRemoval`; nothing to record when it already began. The default
+    /// instance cannot be removed: the server's own configuration names it.
+    pub fn start_removal(&self) -> Result<Vec<InstanceEvent>, DomainError> {
+        self.require_exists()?;
+        if self.default {
+            return Err(DomainError::StateConflict(
+                "the default instance cannot be removed: it is the one the server's \
+                 configuration (server.external_url) names"
+                    .into(),
+            ));
+        }
+        if self.removing {
+            return Ok(vec![]);
+        }
+        Ok(vec![InstanceEvent::RemovalStarted(RemovalStarted {})])
+    }
+
+    /// Decides `FinishInstanceRemoval`: only after removal began, once.
+    pub fn finish_removal(&self) -> Result<Vec<InstanceEvent>, DomainError> {
+        self.require_exists()?;
+        if !self.removing {
+            return Err(DomainError::Invalid {
+                field: "instance_id",
+                reason: "the instance's removal has not begun".into(),
+            });
+        }
+        Ok(vec![InstanceEvent::Removed(Removed {})])
+    }
+
     fn require_exists(&self) -> Result<(), DomainError> {
-        if self.exists {
+        if self.exists && !self.removed {
             Ok(())
         } else {
             Err(DomainError::NotFound("instance".into()))
@@ -375,6 +434,38 @@ mod tests {
     }
 
     #[test]
+    fn removal_begins_once_finishes_once_and_spares_the_default_instance() {
+        assert!(matches!(
+            given(&[added()]).start_removal(),
+            Err(DomainError::StateConflict(_))
+        ));
+        let tenant = InstanceEvent::Added(InstanceAdded {
+            name: "tenant".into(),
+            external_url: "https://tenant.example".into(),
+            default: false,
+        });
+        let instance = given(std::slice::from_ref(&tenant));
+        assert!(matches!(
+            instance.finish_removal(),
+            Err(DomainError::Invalid { .. })
+        ));
+        let started = instance.start_removal().unwrap();
+        assert_eq!(started, [InstanceEvent::RemovalStarted(RemovalStarted {})]);
+        let removing = given(&[tenant.clone(), started[0].clone()]);
+        assert_eq!(removing.start_removal().unwrap(), []);
+        let removed_event = removing.finish_removal().unwrap();
+        let removed = given(&[tenant, started[0].clone(), removed_event[0].clone()]);
+        assert!(matches!(
+            removed.finish_removal(),
+            Err(DomainError::NotFound(_))
+        ));
+        assert!(matches!(
+            removed.set_feature(Feature::BackChannelLogout, true),
+            Err(DomainError::NotFound(_))
+        ));
+    }
+
+    #[test]
     fn events_round_trip_and_unknown_ones_are_refused() {
         let events = [
             added(),
@@ -388,6 +479,8 @@ mod tests {
             InstanceEvent::FeatureReset(FeatureReset {
                 feature: "back_channel_logout".into(),
             }),
+            InstanceEvent::RemovalStarted(RemovalStarted {}),
+            InstanceEvent::Removed(Removed {}),
         ];
         for event in events {
             assert_eq!(

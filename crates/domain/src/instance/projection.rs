@@ -54,6 +54,11 @@ impl Projection for InstanceProjection {
                 instance_id  TEXT PRIMARY KEY,
                 display_name TEXT
             )",
+            // Instances whose removal began: they answer on no host any more. A table of its
+            // own for the same reason as `instance_settings`.
+            "CREATE TABLE IF NOT EXISTS instance_removals (
+                instance_id TEXT PRIMARY KEY
+            )",
             "CREATE TABLE IF NOT EXISTS instance_features (
                 instance_id TEXT NOT NULL,
                 feature     TEXT NOT NULL,
@@ -105,6 +110,26 @@ impl Projection for InstanceProjection {
                 )
                 .await?;
             }
+            InstanceEvent::RemovalStarted(_) => {
+                tx.execute(
+                    "INSERT INTO instance_removals (instance_id) VALUES ($1)
+                     ON CONFLICT (instance_id) DO NOTHING",
+                    &[instance_id],
+                )
+                .await?;
+            }
+            InstanceEvent::Removed(_) => {
+                // The instance's own read models go; its events stay, for audit.
+                for table in [
+                    "DELETE FROM instances WHERE instance_id = $1",
+                    "DELETE FROM instance_settings WHERE instance_id = $1",
+                    "DELETE FROM instance_features WHERE instance_id = $1",
+                    "DELETE FROM instance_removals WHERE instance_id = $1",
+                ] {
+                    tx.execute(table, std::slice::from_ref(&instance_id))
+                        .await?;
+                }
+            }
             InstanceEvent::FeatureReset(reset) => {
                 tx.execute(
                     "DELETE FROM instance_features WHERE instance_id = $1 AND feature = $2",
@@ -130,14 +155,18 @@ pub struct InstanceView {
     pub external_url: String,
     /// Whether it was created on first start.
     pub is_default: bool,
+    /// Whether its removal began: it then answers on no host and accepts no admin token.
+    pub removing: bool,
 }
 
 /// The columns [`InstanceView::from_row`] reads, with the settings joined in.
 macro_rules! select_instances {
     ($tail:literal) => {
         concat!(
-            "SELECT i.instance_id, i.name, i.external_url, i.is_default, s.display_name
-             FROM instances i LEFT JOIN instance_settings s ON s.instance_id = i.instance_id ",
+            "SELECT i.instance_id, i.name, i.external_url, i.is_default, s.display_name,
+                r.instance_id
+             FROM instances i LEFT JOIN instance_settings s ON s.instance_id = i.instance_id
+             LEFT JOIN instance_removals r ON r.instance_id = i.instance_id ",
             $tail
         )
     };
@@ -156,6 +185,7 @@ impl InstanceView {
             display_name,
             external_url,
             is_default: row.bool(3)?,
+            removing: row.opt_text(5)?.is_some(),
         })
     }
 

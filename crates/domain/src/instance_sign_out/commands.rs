@@ -48,7 +48,18 @@ impl Domain {
         admin: &AdminPrincipal,
         origin: &str,
     ) -> Result<(SignOutOperation, bool), DomainError> {
-        let instance_id = admin.instance_id.as_str();
+        self.start_sign_out(&admin.instance_id, &admin.token_id, origin)
+            .await
+    }
+
+    /// Starts signing out every live session of an instance on behalf of `requested_by` (an
+    /// admin token's id, or `system` for an instance's removal).
+    pub(crate) async fn start_sign_out(
+        &self,
+        instance_id: &str,
+        requested_by: &str,
+        origin: &str,
+    ) -> Result<(SignOutOperation, bool), DomainError> {
         retry_on_conflict(|| async move {
             let loaded = self.sign_outs_of(instance_id).await?;
             if let Some(running) = loaded.state.running() {
@@ -60,13 +71,13 @@ impl Domain {
                 SessionView::count_live_before(self.store.as_ref(), instance_id, now).await?;
             let started = SignOutStarted {
                 operation_id: uuid::Uuid::new_v4().simple().to_string(),
-                requested_by: admin.token_id.clone(),
+                requested_by: requested_by.to_owned(),
                 origin: origin.to_owned(),
                 total,
                 started_at: now,
             };
             let events = loaded.state.start(started.clone());
-            self.commit(&[loaded.append(&events, &self.stamp(&admin.token_id))])
+            self.commit(&[loaded.append(&events, &self.stamp(requested_by))])
                 .await?;
             Ok((
                 SignOutOperation {
@@ -78,6 +89,16 @@ impl Domain {
             ))
         })
         .await
+    }
+
+    /// Whether a "sign out everyone" operation is running on the instance.
+    pub(crate) async fn sign_out_running(&self, instance_id: &str) -> Result<bool, DomainError> {
+        Ok(self
+            .sign_outs_of(instance_id)
+            .await?
+            .state
+            .running()
+            .is_some())
     }
 
     /// Ends the next chunk of sessions of the instance's running operation, recording the

@@ -183,6 +183,19 @@ impl SessionView {
         rows.first().map(Self::from_row).transpose()
     }
 
+    /// How many sessions of an instance are live (not ended, whether or not their lifetime ran
+    /// out: the expiry sweeper has yet to end those, and their applications to hear of it).
+    pub async fn count_live(store: &dyn EventStore, instance_id: &str) -> Result<u64, DomainError> {
+        let rows = store
+            .query(
+                "SELECT COUNT(*) FROM sessions WHERE instance_id = $1 AND terminated = false",
+                &[instance_id.into()],
+            )
+            .await?;
+        let count = rows.first().map(|row| row.int(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// How many sessions of an instance that began before `before` are live.
     pub async fn count_live_before(
         store: &dyn EventStore,

@@ -729,6 +729,24 @@ impl DeliveryView {
         })
     }
 
+    /// How many of an instance's deliveries are due, in flight or waiting for a retry: an
+    /// instance being removed keeps its data until this is zero.
+    pub async fn unsettled_of_instance(
+        store: &dyn EventStore,
+        instance_id: &str,
+    ) -> Result<u64, DomainError> {
+        let rows = store
+            .query(
+                "SELECT COUNT(*) FROM back_channel_deliveries WHERE instance_id = $1 AND state = $2",
+                &[instance_id.into(), DeliveryStage::Due.label().into()],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(u64::try_from(row.int(0)?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
     /// An application's deliveries, newest first.
     pub async fn of_client(
         store: &dyn EventStore,

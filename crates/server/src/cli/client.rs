@@ -5,13 +5,15 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Connection, TOKEN_VAR};
+use super::{Connection, SYSTEM_TOKEN_VAR, TOKEN_VAR};
 
-/// A client of one server's admin API.
+/// A client of one server's admin API (or, built with [`ApiClient::system`], its system API).
 pub struct ApiClient {
     http: reqwest::Client,
     base: url::Url,
     token: String,
+    /// The API's path under the base URL: `admin/v1` or `system/v1`.
+    api: [&'static str; 2],
 }
 
 /// An answer: its status and its JSON body (`Null` for 204).
@@ -40,24 +42,39 @@ impl ApiClient {
         else {
             bail!("no admin token: pass --token or set {TOKEN_VAR}");
         };
-        let base = url::Url::parse(&connection.url)
-            .with_context(|| format!("--url {:?} is not a URL", connection.url))?;
+        Self::build(&connection.url, &token, ["admin", "v1"])
+    }
+
+    /// A client of the system API with the system token; fails early without one.
+    pub fn system(connection: &Connection, system_token: Option<&str>) -> anyhow::Result<Self> {
+        let Some(token) = system_token.filter(|token| !token.trim().is_empty()) else {
+            bail!(
+                "no system token: pass --system-token or set {SYSTEM_TOKEN_VAR} \
+                 (the server's admin.system_token, not an instance admin token)"
+            );
+        };
+        Self::build(&connection.url, token, ["system", "v1"])
+    }
+
+    fn build(url: &str, token: &str, api: [&'static str; 2]) -> anyhow::Result<Self> {
+        let base = url::Url::parse(url).with_context(|| format!("--url {url:?} is not a URL"))?;
         match base.scheme() {
             // https for a server behind a TLS-terminating proxy.
             "http" | "https" => {}
-            other => bail!("--url {}: unsupported scheme {other:?}", connection.url),
+            other => bail!("--url {url}: unsupported scheme {other:?}"),
         }
         if base.cannot_be_a_base() {
-            bail!("--url {:?} is not a base URL", connection.url);
+            bail!("--url {url:?} is not a base URL");
         }
         Ok(ApiClient {
             http: reqwest::Client::new(),
             base,
             token: token.trim().to_owned(),
+            api,
         })
     }
 
-    /// The URL of an admin API path, each segment percent-encoded.
+    /// The URL of an API path, each segment percent-encoded.
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> url::Url {
         let mut url = self.base.clone();
         {
@@ -65,7 +82,7 @@ impl ApiClient {
             let mut path = url
                 .path_segments_mut()
                 .expect("checked in ApiClient::new: the URL can be a base");
-            path.pop_if_empty().extend(["admin", "v1"]).extend(segments);
+            path.pop_if_empty().extend(self.api).extend(segments);
         }
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);

@@ -1,5 +1,6 @@
-//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`, `delivery`, `features`, `token`): thin clients of
-//! the admin HTTP API. They parse flags, send one request, and print the answer for a human or,
+//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`,
+//! `delivery`, `features`, `token`, and `instance` on the system API): thin clients of the
+//! admin HTTP API. They parse flags, send one request, and print the answer for a human or,
 //! with `--json`, as the API returned it. They never open the store themselves, so they work
 //! against any running server, local or remote, and go through the same checks as any client.
 
@@ -7,6 +8,7 @@ mod apps;
 mod client;
 mod deliveries;
 mod features;
+mod instances;
 mod output;
 mod secret;
 mod sessions;
@@ -22,6 +24,8 @@ pub use client::ApiClient;
 pub const URL_VAR: &str = "PORTCULLIS_URL";
 /// The environment variable holding the admin token.
 pub const TOKEN_VAR: &str = "PORTCULLIS_ADMIN_TOKEN";
+/// The environment variable holding the system token (for `portcullis instance`).
+pub const SYSTEM_TOKEN_VAR: &str = "PORTCULLIS_SYSTEM_TOKEN";
 /// The environment variable a password can be passed in (instead of `--password-stdin`).
 pub const PASSWORD_VAR: &str = "PORTCULLIS_USER_PASSWORD";
 
@@ -75,10 +79,15 @@ pub enum AdminCommand {
     /// Manage admin tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Manage instances (tenants) through the system API, with the system token.
+    Instance(instances::InstanceArgs),
 }
 
 /// Runs one admin subcommand against the server `connection` names.
 pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Result<()> {
+    if let AdminCommand::Instance(args) = command {
+        return instances::run(connection, args).await;
+    }
     let client = ApiClient::new(connection)?;
     let json = connection.json;
     match command {
@@ -89,5 +98,6 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         AdminCommand::Delivery(command) => deliveries::run(&client, json, command).await,
         AdminCommand::Features(command) => features::run(&client, json, command).await,
         AdminCommand::Token(command) => tokens::run(&client, json, command).await,
+        AdminCommand::Instance(_) => unreachable!("answered above, with the system token"),
     }
 }

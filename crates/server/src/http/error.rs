@@ -15,6 +15,11 @@ pub enum ApiError {
         /// Whether a token was presented (then it was invalid).
         token_presented: bool,
     },
+    /// No or a wrong system token on the system API.
+    SystemUnauthorized {
+        /// Whether a token was presented (then it was wrong).
+        token_presented: bool,
+    },
     /// A request value is wrong; `field` names it.
     Invalid {
         /// The request field at fault.
@@ -64,6 +69,22 @@ impl IntoResponse for ApiError {
                 "the admin token is unknown or revoked",
                 None,
             ),
+            ApiError::SystemUnauthorized {
+                token_presented: false,
+            } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "send the system token (admin.system_token) as `Authorization: Bearer <token>`",
+                None,
+            ),
+            ApiError::SystemUnauthorized {
+                token_presented: true,
+            } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "that is not the system token; instance admin tokens do not work on the system API",
+                None,
+            ),
             ApiError::Invalid { field, message } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -97,12 +118,22 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::Unauthorized { token_presented } = self {
-            let challenge = if token_presented {
-                r#"Bearer realm="portcullis-admin", error="invalid_token""#
-            } else {
-                r#"Bearer realm="portcullis-admin""#
-            };
+        let challenge = match self {
+            ApiError::Unauthorized {
+                token_presented: true,
+            } => Some(r#"Bearer realm="portcullis-admin", error="invalid_token""#),
+            ApiError::Unauthorized {
+                token_presented: false,
+            } => Some(r#"Bearer realm="portcullis-admin""#),
+            ApiError::SystemUnauthorized {
+                token_presented: true,
+            } => Some(r#"Bearer realm="portcullis-system", error="invalid_token""#),
+            ApiError::SystemUnauthorized {
+                token_presented: false,
+            } => Some(r#"Bearer realm="portcullis-system""#),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
@@ -121,6 +152,7 @@ impl From<DomainError> for ApiError {
             },
             DomainError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             DomainError::Conflict(error) => ApiError::Conflict(format!("{error}")),
+            DomainError::StateConflict(reason) => ApiError::Conflict(reason),
             DomainError::Wait(error) => ApiError::Unavailable(error.to_string()),
             // The token endpoint answers these as `invalid_grant` itself; elsewhere they are
             // a bad request about the presented code or token.

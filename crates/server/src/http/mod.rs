@@ -8,6 +8,7 @@ mod health;
 mod metrics;
 pub mod oidc;
 pub mod security_headers;
+pub mod system;
 
 use std::sync::Arc;
 
@@ -53,6 +54,11 @@ pub struct Settings {
     pub end_session_wait: std::time::Duration,
     /// Failed delivery attempts in a row at which an application counts as alerting.
     pub alert_consecutive_failures: u32,
+    /// The system API's token; `None` turns the system API off.
+    pub system_token: Option<system::SystemToken>,
+    /// How long removing an instance over the system API waits for its sessions' logout
+    /// deliveries to settle before answering 202 (the removal then finishes in the background).
+    pub instance_removal_wait: std::time::Duration,
 }
 
 /// The whole application, without a socket (tests and `serve` both use it).
@@ -63,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .merge(assets::router())
         .merge(oidc::router())
         .merge(admin::router())
+        .merge(system::router())
         .merge(console::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

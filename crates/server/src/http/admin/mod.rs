@@ -6,7 +6,7 @@ pub mod admin_tokens;
 pub mod application_settings;
 pub mod applications;
 mod auth;
-mod body;
+pub(crate) mod body;
 pub mod deliveries;
 pub mod delivery_health;
 pub mod features;

@@ -933,7 +933,7 @@ async fn every_documented_route_requires_a_valid_token(h: Harness) {
         .await
         .body;
     let operations = documented_operations(&document);
-    assert_eq!(operations.len(), 36, "{operations:?}");
+    assert_eq!(operations.len(), 39, "{operations:?}");
     let before = event_count(&server).await;
     for (method, path) in operations {
         let body = matches!(method, Method::POST | Method::PUT).then_some("{}");

@@ -1,4 +1,5 @@
-//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`, `delivery`, `features`, `token`): thin clients of
+//! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`, `delivery`, `features`, `token`,
+//! `registration-token`): thin clients of
 //! the admin HTTP API. They parse flags, send one request, and print the answer for a human or,
 //! with `--json`, as the API returned it. They never open the store themselves, so they work
 //! against any running server, local or remote, and go through the same checks as any client.
@@ -8,6 +9,7 @@ mod client;
 mod deliveries;
 mod features;
 mod output;
+mod registration_tokens;
 mod secret;
 mod sessions;
 mod sign_out;
@@ -75,6 +77,9 @@ pub enum AdminCommand {
     /// Manage admin tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Manage initial access tokens for Dynamic Client Registration (RFC 7591).
+    #[command(subcommand)]
+    RegistrationToken(registration_tokens::RegistrationTokenCommand),
 }
 
 /// Runs one admin subcommand against the server `connection` names.
@@ -89,5 +94,8 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         AdminCommand::Delivery(command) => deliveries::run(&client, json, command).await,
         AdminCommand::Features(command) => features::run(&client, json, command).await,
         AdminCommand::Token(command) => tokens::run(&client, json, command).await,
+        AdminCommand::RegistrationToken(command) => {
+            registration_tokens::run(&client, json, command).await
+        }
     }
 }

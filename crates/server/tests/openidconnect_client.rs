@@ -4,7 +4,8 @@
 //! The client authenticates with the library's default (HTTP Basic) and with a secret in the
 //! body (openid-client's default), each against an application registered the other way.
 //! A client the library registers itself (RFC 7591, with an initial access token) runs the
-//! same flow and is told of its logout on its back-channel logout URI.
+//! same flow and is told of its logout on its back-channel logout URI; a second one asks for
+//! `client_secret_post` and redeems its code with the secret in the body.
 
 mod common;
 
@@ -317,7 +318,7 @@ async fn a_client_the_library_registers_signs_in_refreshes_and_is_told_of_logout
             server.external_url
         ))
         .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"description": "library test", "one_time": true}))
+        .json(&serde_json::json!({"description": "library test"}))
         .send()
         .await
         .unwrap()
@@ -325,6 +326,7 @@ async fn a_client_the_library_registers_signs_in_refreshes_and_is_told_of_logout
         .await
         .unwrap();
     let initial_access_token = issued["token"].as_str().expect("a token").to_owned();
+    assert!(!issued["one_time"].as_bool().unwrap(), "{issued}");
 
     let issuer = IssuerUrl::new(server.external_url.clone()).unwrap();
     let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http_client)
@@ -362,7 +364,9 @@ async fn a_client_the_library_registers_signs_in_refreshes_and_is_told_of_logout
         openidconnect::core::CoreGrantType::RefreshToken,
     ]))
     .set_id_token_signed_response_alg(Some(jws_alg("ES256")))
-    .set_initial_access_token(Some(openidconnect::AccessToken::new(initial_access_token)))
+    .set_initial_access_token(Some(openidconnect::AccessToken::new(
+        initial_access_token.clone(),
+    )))
     .register_async(&registration_endpoint, &http_client)
     .await
     .expect("registration");
@@ -441,5 +445,62 @@ async fn a_client_the_library_registers_signs_in_refreshes_and_is_told_of_logout
         serde_json::json!(claims.subject().as_str())
     );
     assert!(logout_claims["sid"].is_string(), "{logout_claims}");
+
+    // A second client asks for client_secret_post and redeems its code with the secret in the
+    // body, as the library sends it for that method.
+    let metadata = ProviderMetadataWithLogout::discover_async(
+        IssuerUrl::new(server.external_url.clone()).unwrap(),
+        &http_client,
+    )
+    .await
+    .expect("discovery");
+    let registered = RegistrationRequest::new(
+        vec![RedirectUrl::new(CALLBACK.into()).unwrap()],
+        LogoutMetadata {
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+        },
+    )
+    .set_token_endpoint_auth_method(Some(
+        openidconnect::core::CoreClientAuthMethod::ClientSecretPost,
+    ))
+    .set_initial_access_token(Some(openidconnect::AccessToken::new(
+        initial_access_token.clone(),
+    )))
+    .register_async(&registration_endpoint, &http_client)
+    .await
+    .expect("registration with client_secret_post");
+    assert_eq!(
+        registered.token_endpoint_auth_method(),
+        Some(&openidconnect::core::CoreClientAuthMethod::ClientSecretPost)
+    );
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        registered.client_id().clone(),
+        registered.client_secret().cloned(),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap())
+    .set_auth_type(AuthType::RequestBody);
+    let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, _state, _nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(pkce_challenge)
+        .url();
+    let callback = browser
+        .sign_in(authorize_url.as_str(), "alice", &password)
+        .await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(query_of(&callback)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(pkce_verifier)
+        .request_async(&http_client)
+        .await
+        .expect("code exchange with client_secret_post");
+    assert!(tokens.id_token().is_some());
     server.stop().await.unwrap();
 }

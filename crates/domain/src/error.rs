@@ -17,6 +17,10 @@ pub enum DomainError {
     /// another instance uses, the default instance asked to be removed): HTTP 409.
     #[error("{0}")]
     StateConflict(String),
+    /// A presented credential (an initial or registration access token) is unknown, expired,
+    /// used up or revoked (RFC 6750 `invalid_token` to the client).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The thing the command is about does not exist.
     #[error("{0} not found")]
     NotFound(String),

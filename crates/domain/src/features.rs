@@ -15,6 +15,9 @@ pub enum Feature {
     BackChannelLogoutAllowHttp,
     /// End a user's live sessions when the user's password (or another credential) changes.
     EndSessionsOnCredentialChange,
+    /// Dynamic Client Registration (RFC 7591) without an initial access token. Off (the
+    /// default), registering needs an initial access token an administrator issued.
+    OpenRegistration,
 }
 
 impl Feature {
@@ -23,6 +26,7 @@ impl Feature {
         Feature::BackChannelLogout,
         Feature::BackChannelLogoutAllowHttp,
         Feature::EndSessionsOnCredentialChange,
+        Feature::OpenRegistration,
     ];
 
     /// The feature's name in configuration, events and the admin API.
@@ -31,6 +35,7 @@ impl Feature {
             Feature::BackChannelLogout => "back_channel_logout",
             Feature::BackChannelLogoutAllowHttp => "back_channel_logout_allow_http",
             Feature::EndSessionsOnCredentialChange => "end_sessions_on_credential_change",
+            Feature::OpenRegistration => "open_registration",
         }
     }
 
@@ -58,6 +63,9 @@ pub struct SystemFeatures {
     /// Default for [`Feature::EndSessionsOnCredentialChange`]; on unless configured off.
     #[serde(default = "on")]
     pub end_sessions_on_credential_change: bool,
+    /// Default for [`Feature::OpenRegistration`]; off unless configured on.
+    #[serde(default)]
+    pub open_registration: bool,
 }
 
 fn on() -> bool {
@@ -70,6 +78,7 @@ impl Default for SystemFeatures {
             back_channel_logout: true,
             back_channel_logout_allow_http: None,
             end_sessions_on_credential_change: true,
+            open_registration: false,
         }
     }
 }
@@ -83,6 +92,7 @@ impl SystemFeatures {
                 self.back_channel_logout_allow_http.unwrap_or(false)
             }
             Feature::EndSessionsOnCredentialChange => self.end_sessions_on_credential_change,
+            Feature::OpenRegistration => self.open_registration,
         }
     }
 }

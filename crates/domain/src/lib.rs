@@ -18,6 +18,7 @@ pub mod instance;
 pub mod instance_sign_out;
 pub mod keys;
 pub mod observer;
+pub mod registration_token;
 mod service;
 pub mod session;
 pub mod session_logout;

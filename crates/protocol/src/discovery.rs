@@ -28,6 +28,9 @@ pub struct EndpointPaths {
     pub introspection: String,
     /// The RFC 7009 revocation endpoint.
     pub revocation: String,
+    /// The RFC 7591 registration endpoint; a client's configuration endpoint (RFC 7592) is
+    /// this path followed by `/{client_id}`.
+    pub registration: String,
 }
 
 impl Default for EndpointPaths {
@@ -40,6 +43,7 @@ impl Default for EndpointPaths {
             end_session: "/oidc/v1/end_session".into(),
             introspection: "/oauth/v2/introspect".into(),
             revocation: "/oauth/v2/revoke".into(),
+            registration: "/oidc/v1/register".into(),
         }
     }
 }
@@ -84,6 +88,8 @@ pub struct ProviderMetadata {
     pub introspection_endpoint: String,
     /// The revocation endpoint URL (RFC 8414).
     pub revocation_endpoint: String,
+    /// The Dynamic Client Registration endpoint URL (RFC 7591, Discovery §3).
+    pub registration_endpoint: String,
     /// Scope values we understand.
     pub scopes_supported: Vec<&'static str>,
     /// Only `code`.
@@ -190,6 +196,7 @@ impl ProviderMetadata {
             end_session_endpoint: endpoint(&paths.end_session)?,
             introspection_endpoint: endpoint(&paths.introspection)?,
             revocation_endpoint: endpoint(&paths.revocation)?,
+            registration_endpoint: endpoint(&paths.registration)?,
             scopes_supported: scopes_supported(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec![
@@ -322,6 +329,10 @@ mod tests {
             (
                 "revocation_endpoint",
                 json!("https://op.example/oauth/v2/revoke"),
+            ),
+            (
+                "registration_endpoint",
+                json!("https://op.example/oidc/v1/register"),
             ),
             ("response_types_supported", json!(["code"])),
             ("response_modes_supported", json!(["query", "form_post"])),

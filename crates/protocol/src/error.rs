@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 /// An error code exactly as RFC 6749 (§4.1.2.1, §5.2), OpenID Connect Core 1.0 (§3.1.2.6),
-/// RFC 6750 (§3.1) and RFC 7009 (§2.2.1) spell it.
+/// RFC 6750 (§3.1), RFC 7009 (§2.2.1) and RFC 7591 (§3.2.2) spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The request is missing a parameter, repeats one, or is otherwise malformed.
@@ -50,6 +50,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// The authorization server cannot revoke this type of token (RFC 7009).
     UnsupportedTokenType,
+    /// A registration's redirection URIs are invalid (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// A registration's client metadata is invalid (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -76,6 +80,8 @@ impl ErrorCode {
         ErrorCode::UnsupportedGrantType,
         ErrorCode::InvalidToken,
         ErrorCode::UnsupportedTokenType,
+        ErrorCode::InvalidRedirectUri,
+        ErrorCode::InvalidClientMetadata,
     ];
 
     /// The code as it goes on the wire.
@@ -102,6 +108,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 
@@ -234,6 +242,8 @@ mod tests {
             "unsupported_grant_type",
             "invalid_token",
             "unsupported_token_type",
+            "invalid_redirect_uri",
+            "invalid_client_metadata",
         ];
         let spelled: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
         assert_eq!(spelled, expected);

@@ -1,5 +1,5 @@
 //! Pure OAuth 2.0 and OpenID Connect protocol logic for Portcullis: parsing and validating
-//! requests (authorization, token, end session, introspection, revocation), building
+//! requests (authorization, token, end session, introspection, revocation, client registration), building
 //! authorization responses and error bodies, PKCE, ID token and logout token claims, and the
 //! discovery document.
 //!
@@ -26,6 +26,7 @@ pub mod front_channel;
 pub mod introspection;
 pub mod params;
 pub mod pkce;
+pub mod registration;
 pub mod response;
 pub mod revocation;
 pub mod scope;

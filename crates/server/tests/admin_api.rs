@@ -961,7 +961,7 @@ async fn every_documented_route_requires_a_valid_token(h: Harness) {
         .await
         .body;
     let operations = documented_operations(&document);
-    assert_eq!(operations.len(), 36, "{operations:?}");
+    assert_eq!(operations.len(), 39, "{operations:?}");
     let before = event_count(&server).await;
     for (method, path) in operations {
         let body = matches!(method, Method::POST | Method::PUT).then_some("{}");
@@ -1046,6 +1046,9 @@ async fn openapi_document_describes_the_api(h: Harness) {
         "GET /admin/v1/admin-tokens",
         "POST /admin/v1/admin-tokens",
         "DELETE /admin/v1/admin-tokens/{token_id}",
+        "GET /admin/v1/registration-tokens",
+        "POST /admin/v1/registration-tokens",
+        "DELETE /admin/v1/registration-tokens/{token_id}",
         "GET /admin/v1/features",
         "GET /admin/v1/features/{name}",
         "PUT /admin/v1/features/{name}",

@@ -1079,3 +1079,65 @@ async fn instances_are_created_listed_and_removed_with_the_cli() {
     assert!(kept.error().contains("cannot be removed"), "{kept:?}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_access_tokens_are_managed_with_the_cli() {
+    let h = sqlite().await;
+    let server = start(&h).await;
+    let cli = Cli::new(&server);
+    let created = cli
+        .run(&[
+            "registration-token",
+            "create",
+            "--description",
+            "partner onboarding",
+            "--expires-in-secs",
+            "3600",
+            "--one-time",
+        ])
+        .await;
+    let output = created.ok().to_owned();
+    let token = output
+        .lines()
+        .find_map(|line| line.strip_prefix("token:"))
+        .map(|rest| rest.trim().to_owned())
+        .unwrap_or_else(|| panic!("no token line: {output}"));
+    assert!(token.starts_with("pcit_"), "{output}");
+    let token_id = output
+        .lines()
+        .find_map(|line| line.strip_prefix("token_id:"))
+        .map(|rest| rest.trim().to_owned())
+        .unwrap();
+
+    // The token registers a client (RFC 7591) exactly once.
+    let register = || {
+        reqwest::Client::new()
+            .post(format!("http://{}/oidc/v1/register", server.local_addr))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"redirect_uris": ["https://app.example.com/cb"]}))
+            .send()
+    };
+    assert_eq!(register().await.unwrap().status(), 201);
+    assert_eq!(register().await.unwrap().status(), 401);
+
+    let listed = cli.run(&["registration-token", "list"]).await;
+    assert!(
+        listed.ok().contains(&token_id) && listed.stdout.contains("one-time"),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains(&token));
+    let revoked = cli.run(&["registration-token", "revoke", &token_id]).await;
+    assert_eq!(
+        revoked.ok(),
+        format!("Revoked initial access token {token_id}.\n")
+    );
+    let all = cli
+        .run(&["registration-token", "list", "--json"])
+        .await
+        .json();
+    let entry = &all["registration_tokens"][0];
+    assert_eq!(entry["revoked"], true);
+    assert_eq!(entry["used_by"].as_array().unwrap().len(), 1);
+    server.stop().await.unwrap();
+}

@@ -126,7 +126,8 @@ async fn features_can_be_set_and_reset(h: Harness) {
         json!([
             {"name": "back_channel_logout", "system": true, "instance": null, "effective": true},
             {"name": "back_channel_logout_allow_http", "system": true, "instance": null, "effective": true},
-            {"name": "end_sessions_on_credential_change", "system": true, "instance": null, "effective": true}
+            {"name": "end_sessions_on_credential_change", "system": true, "instance": null, "effective": true},
+            {"name": "open_registration", "system": false, "instance": null, "effective": false}
         ])
     );
 

@@ -35,6 +35,10 @@ fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
 eventstore::on_both_backends!(
     code_flow_signs_in_issues_verifiable_tokens_and_refreshes,
     client_credentials_issue_a_token_for_the_client_alone,
+    dynamic_registration_needs_an_initial_access_token_unless_open,
+    a_registered_client_secret_post_client_redeems_its_code,
+    a_registered_client_is_read_updated_and_deleted_with_its_token,
+    bad_registrations_get_rfc_7591_errors_and_store_nothing,
 );
 
 async fn code_flow_signs_in_issues_verifiable_tokens_and_refreshes(h: Harness) {
@@ -813,5 +817,561 @@ async fn client_credentials_issue_a_token_for_the_client_alone(h: Harness) {
             .contains(&json!("client_credentials")),
         "{discovery}"
     );
+    server.stop().await.unwrap();
+}
+
+/// Dynamic Client Registration (RFC 7591, RFC 7592) over HTTP.
+struct Registrar {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// An answer: status, `WWW-Authenticate`, JSON body (Null when empty).
+type Answer = (StatusCode, Option<String>, serde_json::Value);
+
+impl Registrar {
+    fn new(server: &RunningServer) -> Self {
+        Registrar {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", server.local_addr),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<String>,
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, challenge, body)
+    }
+
+    async fn register(&self, token: Option<&str>, metadata: serde_json::Value) -> Answer {
+        self.send(
+            reqwest::Method::POST,
+            "/oidc/v1/register",
+            token,
+            Some(metadata.to_string()),
+        )
+        .await
+    }
+
+    /// Path of a client's configuration endpoint, from its `registration_client_uri`.
+    fn client_path(registered: &serde_json::Value) -> String {
+        let uri = registered["registration_client_uri"].as_str().unwrap();
+        let path = uri.split_once("/oidc/").unwrap().1;
+        format!("/oidc/{path}")
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        self.send(method, path, Some(TOKEN), body.map(|b| b.to_string()))
+            .await
+    }
+
+    async fn issue_token(&self, body: serde_json::Value) -> String {
+        let (status, _, created) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/v1/registration-tokens",
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn application_count(&self) -> usize {
+        let (status, _, list) = self
+            .admin(reqwest::Method::GET, "/admin/v1/applications", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        list["applications"].as_array().unwrap().len()
+    }
+
+    async fn set_open(&self, open: bool) {
+        let (status, _, body) = self
+            .admin(
+                reqwest::Method::PUT,
+                "/admin/v1/features/open_registration",
+                Some(json!({ "enabled": open })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+fn web_client() -> serde_json::Value {
+    json!({
+        "client_name": "Registered App",
+        "redirect_uris": [CALLBACK],
+        "post_logout_redirect_uris": ["https://app.example.com/signed-out"],
+        "grant_types": ["authorization_code", "refresh_token"],
+    })
+}
+
+async fn dynamic_registration_needs_an_initial_access_token_unless_open(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let registrar = Registrar::new(&server);
+    let discovery: serde_json::Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        registrar.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        discovery["registration_endpoint"],
+        json!(format!(
+            "{}/oidc/v1/register",
+            server.external_url.trim_end_matches('/')
+        ))
+    );
+
+    // By default registration needs an initial access token: none is 401 with a bare
+    // challenge (RFC 6750 §3.1), an unknown one `invalid_token`.
+    let (status, challenge, body) = registrar.register(None, web_client()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
+    assert_eq!(body["error"], "invalid_token");
+    let (status, challenge, body) = registrar
+        .register(Some("pcit_0123.abcd"), web_client())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(registrar.application_count().await, 0);
+
+    // An administrator issues a one-time token through the admin API.
+    let one_time = registrar
+        .issue_token(json!({"description": "partner onboarding", "one_time": true}))
+        .await;
+    assert!(one_time.starts_with("pcit_"), "{one_time}");
+    let (status, _, registered) = registrar.register(Some(&one_time), web_client()).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    assert!(registered["client_secret"].is_string());
+    assert_eq!(registered["client_secret_expires_at"], 0);
+    assert!(registered["client_id_issued_at"].as_i64().unwrap() > 0);
+    assert!(registered["registration_access_token"].is_string());
+    assert_eq!(
+        registered["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+    assert_eq!(registered["id_token_signed_response_alg"], "RS256");
+    assert_eq!(registered["response_types"], json!(["code"]));
+    let (status, _, again) = registrar.register(Some(&one_time), web_client()).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+
+    // The client is an application like any other, created by the token.
+    let (status, _, app) = registrar
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/applications/{client_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{app}");
+    assert_eq!(app["name"], "Registered App");
+    let (_, _, listed) = registrar
+        .admin(reqwest::Method::GET, "/admin/v1/registration-tokens", None)
+        .await;
+    let entry = &listed["registration_tokens"][0];
+    assert_eq!(
+        (&entry["one_time"], &entry["used_by"]),
+        (&json!(true), &json!([client_id]))
+    );
+    let token_id = entry["token_id"].as_str().unwrap().to_owned();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    let events = domain
+        .store()
+        .aggregate_events(&eventstore::AggregateRef::new(
+            &admin.instance_id,
+            "application",
+            &client_id,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(events[0].creator, format!("registration_token:{token_id}"));
+
+    // A reusable token works until it expires or is revoked.
+    let reusable = registrar
+        .issue_token(json!({"description": "ci", "expires_in_secs": 2}))
+        .await;
+    for _ in 0..2 {
+        let (status, _, body) = registrar.register(Some(&reusable), web_client()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, expired) = registrar.register(Some(&reusable), web_client()).await;
+    assert_eq!(
+        (status, expired["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    let revoked = registrar
+        .issue_token(json!({"description": "revoked"}))
+        .await;
+    let revoked_id = revoked
+        .trim_start_matches("pcit_")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = registrar
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/registration-tokens/{revoked_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = registrar.register(Some(&revoked), web_client()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, refused) = registrar
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/registration-tokens",
+            Some(json!({"description": "forever", "expires_in_secs": 100_000_000})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("expires_in_secs"))
+    );
+
+    // Open registration: no token needed.
+    registrar.set_open(true).await;
+    let (status, _, body) = registrar.register(None, web_client()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(registrar.application_count().await, 4);
+    server.stop().await.unwrap();
+}
+
+async fn a_registered_client_secret_post_client_redeems_its_code(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    domain
+        .add_user(
+            &admin,
+            NewUser {
+                username: "alice".into(),
+                profile: Profile::default(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let registrar = Registrar::new(&server);
+    let token = registrar
+        .issue_token(json!({"description": "post client"}))
+        .await;
+    let mut metadata = web_client();
+    metadata["token_endpoint_auth_method"] = json!("client_secret_post");
+    metadata["id_token_signed_response_alg"] = json!("ES256");
+    let (status, _, registered) = registrar.register(Some(&token), metadata).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    assert_eq!(
+        registered["token_endpoint_auth_method"],
+        "client_secret_post"
+    );
+    let client_id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+
+    let mut browser = Browser::new(&server);
+    let callback = browser
+        .sign_in(
+            &authorize_path(client_id, &[]),
+            "alice",
+            "correct horse battery",
+        )
+        .await;
+    let code = query_of(&callback)["code"].clone();
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth/v2/token", registrar.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    server.stop().await.unwrap();
+}
+
+async fn a_registered_client_is_read_updated_and_deleted_with_its_token(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let registrar = Registrar::new(&server);
+    registrar.set_open(true).await;
+    let (status, _, registered) = registrar.register(None, web_client()).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let token = registered["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = Registrar::client_path(&registered);
+    assert_eq!(path, format!("/oidc/v1/register/{client_id}"));
+
+    let (status, _, read) = registrar
+        .send(reqwest::Method::GET, &path, Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["client_id"], json!(client_id));
+    assert_eq!(read["redirect_uris"], json!([CALLBACK]));
+    assert_eq!(read["registration_access_token"], json!(token));
+    assert!(read.get("client_secret").is_none(), "stored only as a hash");
+
+    // A wrong token, no token, or another client's path: 401 invalid_token.
+    for (path, bearer) in [
+        (path.as_str(), Some("wrong")),
+        ("/oidc/v1/register/no-such-client", Some(token.as_str())),
+    ] {
+        let (status, challenge, body) = registrar
+            .send(reqwest::Method::GET, path, bearer, None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+        assert_eq!(body["error"], "invalid_token");
+    }
+    let (status, challenge, _) = registrar
+        .send(reqwest::Method::DELETE, &path, None, None)
+        .await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("Bearer"))
+    );
+
+    // Update: the full metadata with client_id; a new token replaces the old one.
+    let mut update = web_client();
+    update["client_id"] = json!(client_id);
+    update["client_name"] = json!("Renamed App");
+    update["backchannel_logout_uri"] = json!("https://app.example.com/backchannel");
+    update["backchannel_logout_session_required"] = json!(true);
+    let mut without_id = update.clone();
+    without_id.as_object_mut().unwrap().remove("client_id");
+    let (status, _, body) = registrar
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&token),
+            Some(without_id.to_string()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+    let (status, _, updated) = registrar
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&token),
+            Some(update.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["client_name"], "Renamed App");
+    assert_eq!(
+        updated["backchannel_logout_uri"],
+        "https://app.example.com/backchannel"
+    );
+    let new_token = updated["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_token, token);
+    let (status, _, body) = registrar
+        .send(reqwest::Method::GET, &path, Some(&token), None)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    let (_, _, app) = registrar
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/applications/{client_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(app["name"], "Renamed App");
+
+    // Delete: 204, and the application is gone as an admin's removal leaves it.
+    let (status, _, _) = registrar
+        .send(reqwest::Method::DELETE, &path, Some(&new_token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = registrar
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/applications/{client_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = registrar
+        .send(reqwest::Method::GET, &path, Some(&new_token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await.unwrap();
+}
+
+async fn bad_registrations_get_rfc_7591_errors_and_store_nothing(h: Harness) {
+    let server = RunningServer::start(config(&h)).await.unwrap();
+    let registrar = Registrar::new(&server);
+    let token = registrar
+        .issue_token(json!({"description": "bad input"}))
+        .await;
+    let with = |fields: serde_json::Value| {
+        let mut metadata = web_client();
+        for (name, value) in fields.as_object().unwrap() {
+            metadata[name] = value.clone();
+        }
+        metadata.to_string()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "malformed JSON",
+            r#"{"redirect_uris": ["#.into(),
+            "invalid_client_metadata",
+        ),
+        ("not an object", "[1, 2]".into(), "invalid_client_metadata"),
+        (
+            "a redirect URI with a fragment",
+            with(json!({"redirect_uris": ["https://app.example.com/cb#frag"]})),
+            "invalid_redirect_uri",
+        ),
+        (
+            "no redirect URI for the code grant",
+            with(json!({"redirect_uris": []})),
+            "invalid_redirect_uri",
+        ),
+        (
+            "an http back-channel logout URI on a network host",
+            with(json!({"backchannel_logout_uri": "http://app.example.com/logout"})),
+            "invalid_client_metadata",
+        ),
+        (
+            "an http front-channel logout URI on a network host",
+            with(json!({"frontchannel_logout_uri": "http://app.example.com/logout"})),
+            "invalid_client_metadata",
+        ),
+        (
+            "an unsupported response type",
+            with(json!({"response_types": ["id_token"]})),
+            "invalid_client_metadata",
+        ),
+        (
+            "conflicting grant and response types",
+            with(json!({"grant_types": ["client_credentials"], "response_types": ["code"]})),
+            "invalid_client_metadata",
+        ),
+        (
+            "an unsupported authentication method",
+            with(json!({"token_endpoint_auth_method": "private_key_jwt"})),
+            "invalid_client_metadata",
+        ),
+        (
+            "an unsupported signing algorithm",
+            with(json!({"id_token_signed_response_alg": "HS256"})),
+            "invalid_client_metadata",
+        ),
+        (
+            "a public client asking for client_credentials",
+            with(
+                json!({"token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "client_credentials"]}),
+            ),
+            "invalid_client_metadata",
+        ),
+        (
+            "an oversized body",
+            with(json!({"client_name": "x".repeat(70 * 1024)})),
+            "invalid_client_metadata",
+        ),
+    ];
+    for (case, body, code) in cases {
+        let (status, _, answer) = registrar
+            .send(
+                reqwest::Method::POST,
+                "/oidc/v1/register",
+                Some(&token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{case}: {answer}"
+        );
+        assert!(
+            !answer["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{case}: {answer}"
+        );
+    }
+    assert_eq!(registrar.application_count().await, 0, "nothing was stored");
+    // Unknown metadata is ignored (RFC 7591 §2), not refused.
+    let (status, _, registered) = registrar
+        .send(
+            reqwest::Method::POST,
+            "/oidc/v1/register",
+            Some(&token),
+            Some(with(
+                json!({"logo_uri": "https://app.example.com/logo.png", "x_custom": 1}),
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    assert!(registered.get("x_custom").is_none());
     server.stop().await.unwrap();
 }

@@ -3,6 +3,7 @@
 mod commands;
 mod config;
 mod projection;
+mod registration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -10,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 pub use config::{AuthMethod, ClientType, GrantType, OidcConfig, SigningAlgorithm};
 pub use projection::{ApplicationProjection, ApplicationView};
+pub use registration::{DYNAMIC_REGISTRATION, RegisteredApplication, RegistrationGrant};
 
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, to_json};
 use crate::error::DomainError;
@@ -60,6 +62,14 @@ pub struct SecretChanged {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplicationRemoved {}
 
+/// A registration access token (RFC 7592) was issued for a dynamically registered
+/// application; it replaces any earlier one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationAccessTokenIssued {
+    /// SHA-256 of the token (a random 256-bit value we generated, like a client secret).
+    pub token_hash: String,
+}
+
 /// Events of the `application` aggregate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplicationEvent {
@@ -71,6 +81,8 @@ pub enum ApplicationEvent {
     SecretChanged(SecretChanged),
     /// `application.removed`
     Removed(ApplicationRemoved),
+    /// `application.oidc.registration_access_token.issued`
+    RegistrationAccessTokenIssued(RegistrationAccessTokenIssued),
 }
 
 impl DomainEvent for ApplicationEvent {
@@ -80,6 +92,9 @@ impl DomainEvent for ApplicationEvent {
             ApplicationEvent::Changed(_) => "application.oidc.changed",
             ApplicationEvent::SecretChanged(_) => "application.oidc.secret.changed",
             ApplicationEvent::Removed(_) => "application.removed",
+            ApplicationEvent::RegistrationAccessTokenIssued(_) => {
+                "application.oidc.registration_access_token.issued"
+            }
         }
     }
 
@@ -89,6 +104,7 @@ impl DomainEvent for ApplicationEvent {
             ApplicationEvent::Changed(payload) => to_json(payload),
             ApplicationEvent::SecretChanged(payload) => to_json(payload),
             ApplicationEvent::Removed(payload) => to_json(payload),
+            ApplicationEvent::RegistrationAccessTokenIssued(payload) => to_json(payload),
         }
     }
 
@@ -100,6 +116,9 @@ impl DomainEvent for ApplicationEvent {
                 ApplicationEvent::SecretChanged(serde_json::from_str(payload)?)
             }
             "application.removed" => ApplicationEvent::Removed(serde_json::from_str(payload)?),
+            "application.oidc.registration_access_token.issued" => {
+                ApplicationEvent::RegistrationAccessTokenIssued(serde_json::from_str(payload)?)
+            }
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -112,6 +131,9 @@ pub struct Application {
     pub config: Option<OidcConfig>,
     /// Whether it was removed.
     pub removed: bool,
+    /// SHA-256 of the current registration access token, for a dynamically registered
+    /// application (RFC 7592).
+    pub registration_access_token_hash: Option<String>,
 }
 
 impl Aggregate for Application {
@@ -126,6 +148,10 @@ impl Aggregate for Application {
             ApplicationEvent::Removed(_) => {
                 self.config = None;
                 self.removed = true;
+                self.registration_access_token_hash = None;
+            }
+            ApplicationEvent::RegistrationAccessTokenIssued(issued) => {
+                self.registration_access_token_hash = Some(issued.token_hash.clone());
             }
         }
     }
@@ -193,6 +219,48 @@ impl Application {
             client_secret_hash: hash_client_secret(&secret),
         });
         Ok((vec![event], secret))
+    }
+
+    /// Whether `token` is this live application's registration access token (constant-time
+    /// comparison of the hashes).
+    pub fn registration_access_token_matches(&self, token: &str) -> bool {
+        self.config.is_some()
+            && self
+                .registration_access_token_hash
+                .as_deref()
+                .is_some_and(|hash| client_secret_matches(hash, token))
+    }
+
+    /// Decides `IssueRegistrationAccessToken`: a new token (shown once) that replaces any
+    /// earlier one.
+    pub fn issue_registration_access_token(
+        &self,
+    ) -> Result<(Vec<ApplicationEvent>, String), DomainError> {
+        self.current()?;
+        Ok(Self::registration_access_token_event())
+    }
+
+    /// A fresh registration access token and the event that records its hash.
+    fn registration_access_token_event() -> (Vec<ApplicationEvent>, String) {
+        let token = generate_client_secret();
+        let event =
+            ApplicationEvent::RegistrationAccessTokenIssued(RegistrationAccessTokenIssued {
+                token_hash: hash_client_secret(&token),
+            });
+        (vec![event], token)
+    }
+
+    /// Decides `RegisterApplication` (RFC 7591): the application as [`Application::add`]
+    /// creates it, plus its registration access token. Returns the events, the client secret
+    /// (confidential clients) and the registration access token, both shown once.
+    pub fn register(
+        &self,
+        config: OidcConfig,
+    ) -> Result<(Vec<ApplicationEvent>, Option<String>, String), DomainError> {
+        let (mut events, secret) = self.add(config)?;
+        let (token_events, token) = Self::registration_access_token_event();
+        events.extend(token_events);
+        Ok((events, secret, token))
     }
 
     /// Decides `RemoveApplication`.

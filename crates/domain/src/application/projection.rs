@@ -90,6 +90,9 @@ impl Projection for ApplicationProjection {
                 )
                 .await?;
             }
+            // Checked against the aggregate's events, never the read model (RFC 7592 requests
+            // are rare and must see a rotation at once).
+            ApplicationEvent::RegistrationAccessTokenIssued(_) => {}
         }
         Ok(())
     }

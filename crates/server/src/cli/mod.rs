@@ -1,8 +1,9 @@
 //! The admin subcommands of `portcullis` (`user`, `app`, `session`, `sign-out-everyone`,
-//! `delivery`, `features`, `token`, and `instance` on the system API): thin clients of the
-//! admin HTTP API. They parse flags, send one request, and print the answer for a human or,
-//! with `--json`, as the API returned it. They never open the store themselves, so they work
-//! against any running server, local or remote, and go through the same checks as any client.
+//! `delivery`, `features`, `token`, `registration-token`, and `instance` on the system API):
+//! thin clients of the admin HTTP API. They parse flags, send one request, and print the
+//! answer for a human or, with `--json`, as the API returned it. They never open the store
+//! themselves, so they work against any running server, local or remote, and go through the
+//! same checks as any client.
 
 mod apps;
 mod client;
@@ -10,6 +11,7 @@ mod deliveries;
 mod features;
 mod instances;
 mod output;
+mod registration_tokens;
 mod secret;
 mod sessions;
 mod sign_out;
@@ -81,6 +83,9 @@ pub enum AdminCommand {
     Token(tokens::TokenCommand),
     /// Manage instances (tenants) through the system API, with the system token.
     Instance(instances::InstanceArgs),
+    /// Manage initial access tokens for Dynamic Client Registration (RFC 7591).
+    #[command(subcommand)]
+    RegistrationToken(registration_tokens::RegistrationTokenCommand),
 }
 
 /// Runs one admin subcommand against the server `connection` names.
@@ -99,5 +104,8 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         AdminCommand::Features(command) => features::run(&client, json, command).await,
         AdminCommand::Token(command) => tokens::run(&client, json, command).await,
         AdminCommand::Instance(_) => unreachable!("answered above, with the system token"),
+        AdminCommand::RegistrationToken(command) => {
+            registration_tokens::run(&client, json, command).await
+        }
     }
 }

@@ -151,6 +151,11 @@ impl From<DomainError> for ApiError {
                 message: reason,
             },
             DomainError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            // Only the registration endpoints present these tokens, and they answer the
+            // refusal themselves (RFC 6750); elsewhere it is a refused bearer token too.
+            DomainError::Unauthorized(_) => ApiError::Unauthorized {
+                token_presented: true,
+            },
             DomainError::Conflict(error) => ApiError::Conflict(format!("{error}")),
             DomainError::StateConflict(reason) => ApiError::Conflict(reason),
             DomainError::Wait(error) => ApiError::Unavailable(error.to_string()),

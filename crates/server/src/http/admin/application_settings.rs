@@ -52,9 +52,9 @@ pub enum SigningAlgorithm {
 }
 
 /// Default access and ID token lifetime: one hour.
-const DEFAULT_TOKEN_LIFETIME_SECS: u32 = 3600;
+pub const DEFAULT_TOKEN_LIFETIME_SECS: u32 = 3600;
 /// Default refresh token lifetime: 30 days.
-const DEFAULT_REFRESH_TOKEN_LIFETIME_SECS: u32 = 30 * 24 * 3600;
+pub const DEFAULT_REFRESH_TOKEN_LIFETIME_SECS: u32 = 30 * 24 * 3600;
 
 /// An application's settings as a request sets them. `PUT` replaces all settings: an omitted
 /// field takes its default, as on creation.

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod delivery_health;
 pub mod features;
 mod openapi;
+pub mod registration_tokens;
 pub mod sessions;
 pub mod sign_out;
 pub mod users;
@@ -42,6 +43,7 @@ fn routes() -> OpenApiRouter<AppState> {
             .merge(deliveries::router())
             .merge(delivery_health::router())
             .merge(admin_tokens::router())
+            .merge(registration_tokens::router())
             .merge(features::router()),
     )
 }

@@ -25,6 +25,7 @@ pub const SECURITY_SCHEME: &str = "admin_token";
         (name = "applications", description = "OIDC applications (clients)"),
         (name = "sessions", description = "Browser sessions"),
         (name = "admin-tokens", description = "Bearer tokens of this API"),
+        (name = "registration-tokens", description = "Initial access tokens for Dynamic Client Registration (RFC 7591)"),
         (name = "features", description = "Feature flags"),
     )
 )]

@@ -11,6 +11,7 @@ mod issuer;
 mod login;
 mod logout_receipt;
 mod page;
+mod registration;
 mod session;
 mod token;
 mod userinfo;
@@ -48,4 +49,11 @@ pub fn router() -> Router<AppState> {
             get(end_session::get).post(end_session::post),
         )
         .route("/oidc/v1/end_session/confirm", post(end_session::confirm))
+        .route("/oidc/v1/register", post(registration::register))
+        .route(
+            "/oidc/v1/register/{client_id}",
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        )
 }

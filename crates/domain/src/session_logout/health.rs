@@ -377,7 +377,7 @@ fn millis(value: i64) -> DateTime<Utc> {
 
 /// The latencies of the deliveries sent since `$3`, per application: the rows at the median's
 /// and the 99th percentile's nearest rank. Computed by the database over the window's rows
-/// (through `back_channel_sent_by_time`), so no more than two rows per application travel,
+/// (through `back_channel_sent_latency`), so no more than two rows per application travel,
 /// however many deliveries the window holds.
 const LATENCY_RANKS: &str = "SELECT client_id, samples, latency_ms FROM (
         SELECT client_id, settled_at_ms - ended_at_ms AS latency_ms,

@@ -1,7 +1,7 @@
 //! Deliveries per application and hour over the last 24 hours, for the console overview's
 //! chart: attempts sent and failed from `back_channel_health_minutes` (grouped by hour in the
 //! database), and each hour's median latency from `back_channel_deliveries` (ranked in the
-//! database over the day's sent rows, through `back_channel_sent_by_time`). Two statements
+//! database over the day's sent rows, through `back_channel_sent_latency`). Two statements
 //! whatever the traffic: no delivery row travels to the process.
 
 use std::collections::BTreeMap;

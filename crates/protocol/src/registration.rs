@@ -352,8 +352,9 @@ impl ClientRegistration {
 }
 
 /// RFC 7592 §2.2: an update carries the client's `client_id`, and none of the members the
-/// server sets.
-pub fn check_update(body: &[u8], client_id: &str) -> Result<(), OAuthError> {
+/// server sets. Returns the `client_secret` it carries, if any, which "MUST match the
+/// currently issued client secret" (the caller holds only its hash, so it compares).
+pub fn check_update(body: &[u8], client_id: &str) -> Result<Option<String>, OAuthError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(metadata_error(format!(
             "the request is larger than {MAX_BODY_BYTES} bytes"
@@ -377,7 +378,11 @@ pub fn check_update(body: &[u8], client_id: &str) -> Result<(), OAuthError> {
             "{name} is set by the server and must not be sent (RFC 7592 §2.2)"
         )));
     }
-    Ok(())
+    match member(&object, "client_secret") {
+        None => Ok(None),
+        Some(Value::String(secret)) => Ok(Some(secret.clone())),
+        Some(_) => Err(metadata_error("client_secret must be a string")),
+    }
 }
 
 #[cfg(test)]
@@ -523,12 +528,18 @@ mod tests {
     #[test]
     fn updates_name_the_client_and_leave_server_members_alone() {
         let ok = json!({"client_id": "abc", "redirect_uris": []}).to_string();
-        assert!(check_update(ok.as_bytes(), "abc").is_ok());
+        assert_eq!(check_update(ok.as_bytes(), "abc"), Ok(None));
+        let with_secret = json!({"client_id": "abc", "client_secret": "s3cret"}).to_string();
+        assert_eq!(
+            check_update(with_secret.as_bytes(), "abc"),
+            Ok(Some("s3cret".to_owned()))
+        );
         for body in [
             json!({"redirect_uris": []}),
             json!({"client_id": "other"}),
             json!({"client_id": "abc", "registration_access_token": "x"}),
             json!({"client_id": "abc", "client_id_issued_at": 1}),
+            json!({"client_id": "abc", "client_secret": 7}),
         ] {
             let error = check_update(body.to_string().as_bytes(), "abc").unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidClientMetadata, "{body}");

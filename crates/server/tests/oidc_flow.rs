@@ -1209,6 +1209,23 @@ async fn a_registered_client_is_read_updated_and_deleted_with_its_token(h: Harne
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
     );
+    // A client_secret sent with an update must be the current one (RFC 7592 §2.2).
+    let mut chosen_secret = update.clone();
+    chosen_secret["client_secret"] = json!("a secret of my own choosing");
+    let (status, _, body) = registrar
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&token),
+            Some(chosen_secret.to_string()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    update["client_secret"] = registered["client_secret"].clone();
     let (status, _, updated) = registrar
         .send(
             reqwest::Method::PUT,

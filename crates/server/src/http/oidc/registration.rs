@@ -356,11 +356,21 @@ pub async fn update(
         Ok(body) => body,
         Err(response) => return response,
     };
-    let registration =
-        match check_update(&body, &client_id).and_then(|()| ClientRegistration::parse(&body)) {
-            Ok(registration) => registration,
-            Err(error) => return refused(&error),
-        };
+    let registration = match check_update(&body, &client_id).and_then(|secret| {
+        // RFC 7592 §2.2: a client_secret sent with an update must be the current one (the
+        // client cannot choose its own).
+        match secret {
+            Some(secret) if !current.secret_matches(&secret) => Err(protocol::OAuthError::new(
+                protocol::ErrorCode::InvalidClientMetadata,
+                "client_secret does not match the client's current secret; leave it out \
+                     or send the one issued (RFC 7592 §2.2)",
+            )),
+            _ => ClientRegistration::parse(&body),
+        }
+    }) {
+        Ok(registration) => registration,
+        Err(error) => return refused(&error),
+    };
     let config = into_config(registration, Some(&current.config));
     match state
         .domain

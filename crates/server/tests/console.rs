@@ -47,6 +47,7 @@ eventstore::on_both_backends!(
     an_applications_page_shows_its_delivery_health_and_recent_deliveries,
     the_sessions_page_lists_filters_and_ends_sessions,
     the_overview_counts_sign_ins_and_session_ends_and_charts_deliveries,
+    many_deliveries_are_redelivered_from_the_console,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -2292,5 +2293,106 @@ async fn the_overview_counts_sign_ins_and_session_ends_and_charts_deliveries(h: 
         "the health table stays: {html}"
     );
     assert!(!html.contains("style="), "{html}");
+    server.stop().await.unwrap();
+}
+
+/// Redelivering many: an application's deliveries failed since a time (from the deliveries
+/// list filtered by it), and a session's every failed or waiting one (from a delivery's page).
+/// Without the CSRF token nothing is sent; an invalid time gets the form again with 422, the
+/// field named and what was typed kept; a sent delivery is left as it was, with the reason.
+async fn many_deliveries_are_redelivered_from_the_console(h: Harness) {
+    let mut receiver = Receiver::start(&[400]).await;
+    let (server, client_id, _dave, sid) = dave_signed_in_to(&h, &receiver, "Notes").await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    domain
+        .terminate_session(
+            &admin.instance_id,
+            &sid,
+            domain::TerminationReason::Admin,
+            "http://localhost:8080",
+            &admin.token_id,
+        )
+        .await
+        .unwrap();
+    receiver.next().await;
+    wait_for_stage(&server, &admin.instance_id, &sid, DeliveryStage::Failed).await;
+
+    let mut browser = Browser::new(&server);
+    let csrf = signed_in(&mut browser, TOKEN).await;
+    let list = browser
+        .get(&format!("/console/deliveries?client_id={client_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("action=\"/console/deliveries/redeliver-failed\""),
+        "{list}"
+    );
+    assert!(list.contains("<label for=\"failed-since\">"), "{list}");
+
+    let path = "/console/deliveries/redeliver-failed";
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let refused = browser
+        .post_form(
+            path,
+            form(&[("client_id", &client_id), ("failed_since", &hour_ago)]),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let invalid = browser
+        .post_form(
+            path,
+            form(&[
+                ("csrf", &csrf),
+                ("client_id", &client_id),
+                ("failed_since", "yesterday"),
+            ]),
+        )
+        .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = invalid.text().await.unwrap();
+    assert!(html.contains("id=\"failed-since-error\""), "{html}");
+    assert!(html.contains("value=\"yesterday\""), "{html}");
+    assert!(!receiver.more().await, "nothing sent for refused forms");
+
+    let done = browser
+        .post_form(
+            path,
+            form(&[
+                ("csrf", &csrf),
+                ("client_id", &client_id),
+                ("failed_since", &hour_ago),
+            ]),
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let html = done.text().await.unwrap();
+    assert!(html.contains("1 queued again"), "{html}");
+    receiver.next().await;
+    wait_for_stage(&server, &admin.instance_id, &sid, DeliveryStage::Sent).await;
+
+    // The session's every failed or waiting delivery: the sent one is left, with the reason.
+    let detail = browser
+        .get(&format!("/console/deliveries/{sid}/{client_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let all = format!("/console/deliveries/{sid}/redeliver-all");
+    assert!(detail.contains(&format!("action=\"{all}\"")), "{detail}");
+    let again = browser.post_form(&all, form(&[("csrf", &csrf)])).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let html = again.text().await.unwrap();
+    assert!(html.contains("0 queued again"), "{html}");
+    assert!(html.contains("1 left as they were"), "{html}");
+    let unknown = browser
+        .post_form(
+            "/console/deliveries/no-such-session/redeliver-all",
+            form(&[("csrf", &csrf)]),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     server.stop().await.unwrap();
 }

@@ -361,10 +361,12 @@ async fn application_page(
          <dl class=\"fields\">{fields}</dl>\
          <h2>Delivery health</h2>{health}\
          <h2>Recent back-channel deliveries</h2>{recent}\
+         <h3>Redeliver failed deliveries</h3>{bulk}\
          <h2 id=\"settings\">Settings</h2>{settings}\
          <h2>Client secret</h2>{secret}\
          <h2>Removal</h2>{remove}",
         name = escape_html(&app.config.name),
+        bulk = super::redelivery::application_form(admin, &app.client_id, "", None),
     );
     page::signed_in(
         outcome.status,

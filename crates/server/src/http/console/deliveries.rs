@@ -360,10 +360,18 @@ pub async fn list(
             )
         })
         .unwrap_or_default();
+    let bulk = if query.client_id.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Redeliver this application's failed deliveries</h2>{}",
+            super::redelivery::application_form(&admin, query.client_id.trim(), "", None)
+        )
+    };
     show(
         StatusCode::OK,
         None,
-        &format!("{}{next}", table(&deliveries, &names)),
+        &format!("{}{next}{bulk}", table(&deliveries, &names)),
     )
 }
 
@@ -473,7 +481,9 @@ fn detail_page(
     };
     let body = format!(
         "<p><a href=\"{PATH}\">All deliveries</a></p><h1>Delivery</h1>{refusal}\
-         <dl class=\"fields\">{fields}</dl>{redeliver}<h2>History</h2>{history}"
+         <dl class=\"fields\">{fields}</dl>{redeliver}<h2>History</h2>{history}\
+         <h2>This session's deliveries</h2>{session}",
+        session = super::redelivery::session_form(admin, &delivery.session_id),
     );
     page::signed_in(status, PATH, &admin.session.csrf, "Delivery", &body)
 }
@@ -508,7 +518,7 @@ pub async fn show(
 /// A form that only carries the session's CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: Option<String>,
+    pub(super) csrf: Option<String>,
 }
 
 /// `POST /console/deliveries/{session_id}/{client_id}/redeliver`: queues the delivery again

@@ -17,6 +17,7 @@ mod instance;
 mod live_sessions;
 mod overview;
 mod page;
+mod redelivery;
 mod sessions;
 mod sign_in;
 mod users;
@@ -49,6 +50,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/deliveries/{session_id}/{client_id}/redeliver",
             axum::routing::post(deliveries::redeliver),
+        )
+        .route(
+            redelivery::APPLICATION_PATH,
+            axum::routing::post(redelivery::application),
+        )
+        .route(
+            "/console/deliveries/{session_id}/redeliver-all",
+            axum::routing::post(redelivery::session),
         )
         .route(instance::PATH, get(instance::show))
         .route(

@@ -2210,6 +2210,13 @@ mod instances {
             .await
             .unwrap();
         assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            unknown.headers()["content-type"],
+            "text/plain; charset=utf-8",
+            "a plain 404"
+        );
+        let text = unknown.text().await.unwrap();
+        assert!(!text.contains(&url_a) && !text.contains(&url_b), "{text}");
 
         // A's logout token carries A's issuer.
         end_session(&mut browser_a, id_a).await;

@@ -1,9 +1,11 @@
 //! Which instance a request is for: found by the origin (scheme, host, port) it came in on.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::HOST;
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
-use domain::InstanceView;
+use axum::response::{IntoResponse, Response};
+use domain::{DomainError, InstanceView};
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -59,14 +61,26 @@ impl FromRequestParts<AppState> for RequestOrigin {
 }
 
 impl FromRequestParts<AppState> for Issuer {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let RequestOrigin(origin) = RequestOrigin::from_request_parts(parts, state).await?;
-        let instance = state.domain.instance_for_origin(&origin).await?;
-        Ok(Issuer { instance })
+        let RequestOrigin(origin) = RequestOrigin::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match state.domain.instance_for_origin(&origin).await {
+            Ok(instance) => Ok(Issuer { instance }),
+            // A host no instance answers on: a plain 404 that names nothing of any instance
+            // (no JSON error, no page in some instance's name).
+            Err(DomainError::NotFound(_)) => Err((
+                StatusCode::NOT_FOUND,
+                [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Not Found: no issuer answers on this host.\n",
+            )
+                .into_response()),
+            Err(error) => Err(ApiError::from(error).into_response()),
+        }
     }
 }

@@ -48,6 +48,7 @@ eventstore::on_both_backends!(
     the_sessions_page_lists_filters_and_ends_sessions,
     the_overview_counts_sign_ins_and_session_ends_and_charts_deliveries,
     many_deliveries_are_redelivered_from_the_console,
+    users_are_found_by_the_start_of_their_login_name_or_e_mail,
 );
 
 const COOKIE: &str = "portcullis_console";
@@ -2394,5 +2395,63 @@ async fn many_deliveries_are_redelivered_from_the_console(h: Harness) {
         )
         .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    server.stop().await.unwrap();
+}
+
+/// The Users page's search: login names or e-mail addresses that start with what was typed,
+/// case-insensitive; `_` and `%` are taken literally; what was typed stays in the field.
+async fn users_are_found_by_the_start_of_their_login_name_or_e_mail(h: Harness) {
+    let server = start(&h).await;
+    let domain = server.domain();
+    let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
+    for (username, email) in [
+        ("alice", Some("alice@example.com")),
+        ("bob", Some("Alison.Bob@example.com")),
+        ("carol", None),
+        ("al_x", None),
+    ] {
+        let profile = Profile {
+            email: email.map(str::to_owned),
+            ..Profile::default()
+        };
+        domain
+            .add_user(
+                &admin,
+                NewUser {
+                    username: username.into(),
+                    profile,
+                    password: "correct horse battery".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let mut browser = Browser::new(&server);
+    signed_in(&mut browser, TOKEN).await;
+    let listed = |html: &str| -> Vec<String> {
+        ["alice", "bob", "carol", "al_x"]
+            .into_iter()
+            .filter(|name| html.contains(&format!(">{name}</a>")))
+            .map(str::to_owned)
+            .collect()
+    };
+    for (typed, expected) in [
+        ("ALI", vec!["alice", "bob"]),
+        ("al_", vec!["al_x"]),
+        ("c", vec!["carol"]),
+        ("%", vec![]),
+        ("", vec!["alice", "bob", "carol", "al_x"]),
+    ] {
+        let page = browser
+            .get(&format!("/console/users?{}", form(&[("find", typed)])))
+            .await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert_eq!(listed(&html), expected, "find {typed:?}");
+        assert!(html.contains("<label for=\"find\">"), "{html}");
+        if !typed.is_empty() {
+            assert!(html.contains(&format!("value=\"{typed}\"")), "{html}");
+        }
+    }
     server.stop().await.unwrap();
 }

@@ -82,6 +82,25 @@ impl Domain {
             .ok_or_else(|| DomainError::NotFound(format!("user {user_id}")))
     }
 
+    /// A page of an instance's users whose login name or e-mail address starts with
+    /// `starts_with` (case-insensitive), by login name, after `after_username`.
+    pub async fn find_users(
+        &self,
+        instance_id: &str,
+        starts_with: &str,
+        after_username: &str,
+        limit: u32,
+    ) -> Result<Vec<UserView>, DomainError> {
+        UserView::find(
+            self.store.as_ref(),
+            instance_id,
+            starts_with,
+            after_username,
+            i64::from(limit.clamp(1, 500)),
+        )
+        .await
+    }
+
     /// A page of users ordered by login name, after `after_username`.
     pub async fn users(
         &self,

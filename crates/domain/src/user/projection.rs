@@ -232,6 +232,42 @@ impl UserView {
         })
     }
 
+    /// A page of an instance's users whose login name or e-mail address starts with
+    /// `starts_with` (case-insensitive), by login name.
+    pub async fn find(
+        store: &dyn EventStore,
+        instance_id: &str,
+        starts_with: &str,
+        after_username: &str,
+        limit: i64,
+    ) -> Result<Vec<Self>, DomainError> {
+        // LIKE's wildcards in what was typed are meant literally.
+        let mut pattern = String::with_capacity(starts_with.len() + 1);
+        for c in starts_with.to_lowercase().chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let rows = store
+            .query(
+                select_users!(
+                    "WHERE instance_id = $1 AND username_lower > $2 \
+                     AND (username_lower LIKE $3 ESCAPE '\\' OR email_lower LIKE $3 ESCAPE '\\') \
+                     ORDER BY username_lower LIMIT $4"
+                ),
+                &[
+                    instance_id.into(),
+                    after_username.to_lowercase().into(),
+                    pattern.into(),
+                    limit.into(),
+                ],
+            )
+            .await?;
+        rows.iter().map(Self::from_row).collect()
+    }
+
     /// A page of an instance's users, by login name.
     pub async fn list(
         store: &dyn EventStore,

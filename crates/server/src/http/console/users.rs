@@ -106,17 +106,47 @@ fn table(users: &[UserView]) -> String {
     )
 }
 
+/// Which users the list shows: those whose login name or e-mail starts with `find` (all when
+/// empty), from after the login name `after`.
+#[derive(Default)]
+struct Listing {
+    find: String,
+    after: String,
+}
+
+impl Listing {
+    fn parse(raw: Option<&str>) -> Self {
+        let mut listing = Listing::default();
+        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            match name.as_ref() {
+                "find" => listing.find = value.trim().to_owned(),
+                "after" => listing.after = value.trim().to_owned(),
+                _ => {}
+            }
+        }
+        listing
+    }
+}
+
 /// The list page with the create form below it.
 async fn list_page(
     state: &AppState,
     admin: &ConsoleAdmin,
-    after: &str,
+    listing: &Listing,
     status: StatusCode,
     typed: &CreateForm,
     invalid: Option<&Invalid>,
 ) -> Response {
     let instance_id = &admin.session.principal.instance_id;
-    let users = match state.domain.users(instance_id, after, PAGE).await {
+    let found = if listing.find.is_empty() {
+        state.domain.users(instance_id, &listing.after, PAGE).await
+    } else {
+        state
+            .domain
+            .find_users(instance_id, &listing.find, &listing.after, PAGE)
+            .await
+    };
+    let users = match found {
         Ok(users) => users,
         Err(error) => return failed("listing users", error),
     };
@@ -124,31 +154,46 @@ async fn list_page(
         .then(|| users.last())
         .flatten()
         .map(|last| {
-            let query = form_urlencoded::Serializer::new(String::new())
-                .append_pair("after", &last.username)
-                .finish();
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if !listing.find.is_empty() {
+                query.append_pair("find", &listing.find);
+            }
+            query.append_pair("after", &last.username);
             format!(
                 "<p><a href=\"{PATH}?{}\" rel=\"next\">Next page</a></p>",
-                escape_html(&query)
+                escape_html(&query.finish())
             )
         })
         .unwrap_or_default();
     let search = format!(
         "<form method=\"get\" action=\"{PATH}\" class=\"filters\" aria-label=\"Find users\">\
-         {after}<button type=\"submit\">Show</button></form>",
+         {find}{after}<button type=\"submit\">Show</button></form>",
+        find = input(
+            "find",
+            "find",
+            "Login name or e-mail starts with",
+            "search",
+            &listing.find,
+            "",
+            None
+        ),
         after = input(
             "after",
             "after",
             "Login names after",
             "search",
-            after,
+            &listing.after,
             "",
             None
         ),
     );
+    let table = if users.is_empty() && !listing.find.is_empty() {
+        "<p>No user's login name or e-mail starts with that.</p>".to_owned()
+    } else {
+        table(&users)
+    };
     let body = format!(
         "<h1>Users</h1>{search}{table}{next}{create}",
-        table = table(&users),
         create = create_form(admin, typed, invalid),
     );
     page::signed_in(status, PATH, &admin.session.csrf, "Users", &body)
@@ -160,14 +205,10 @@ pub async fn list(
     admin: ConsoleAdmin,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let after = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .find(|(name, _)| name == "after")
-        .map(|(_, value)| value.trim().to_owned())
-        .unwrap_or_default();
     list_page(
         &state,
         &admin,
-        &after,
+        &Listing::parse(raw.as_deref()),
         StatusCode::OK,
         &CreateForm::default(),
         None,
@@ -220,7 +261,7 @@ pub async fn create(
     list_page(
         &state,
         &admin,
-        "",
+        &Listing::default(),
         StatusCode::UNPROCESSABLE_ENTITY,
         &typed,
         refusal.as_ref(),

@@ -17,6 +17,7 @@ pub mod grant;
 pub mod instance;
 pub mod instance_sign_out;
 pub mod keys;
+mod minutes;
 pub mod observer;
 pub mod registration_token;
 mod service;

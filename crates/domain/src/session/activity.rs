@@ -12,18 +12,11 @@ use eventstore::{ApplyError, BoxError, Projection, ReadModelTx, StoredEvent};
 use super::{Session, SessionEvent};
 use crate::aggregate::{Aggregate, decode};
 use crate::error::DomainError;
+use crate::minutes::{KEPT_MS, Windows, minute_of};
 use crate::service::Domain;
 
 /// Folds session starts and ends into `session_activity_minutes`.
 pub struct SessionActivityProjection;
-
-const MINUTE_MS: i64 = 60_000;
-
-/// Minutes in the short window: the minute in progress and the 59 before it.
-const HOUR_MINUTES: i64 = 60;
-
-/// Minutes in the long window, and how many are kept.
-const DAY_MINUTES: i64 = 24 * 60;
 
 /// Adds a batch's counts to one instance's minute.
 const ADD_TO_MINUTE: &str =
@@ -66,7 +59,7 @@ fn fold(events: &[StoredEvent]) -> Result<Folded<'_>, ApplyError> {
             }
         };
         let instance_id = event.aggregate.instance_id.as_str();
-        let minute_ms = event.created_at.timestamp_millis().div_euclid(MINUTE_MS) * MINUTE_MS;
+        let minute_ms = minute_of(event.created_at.timestamp_millis());
         let counts = folded.minutes.entry((instance_id, minute_ms)).or_default();
         if ended {
             counts.1 += 1;
@@ -96,10 +89,7 @@ impl Folded<'_> {
         for (instance_id, newest) in self.newest {
             tx.execute(
                 FORGET_MINUTES,
-                &[
-                    instance_id.into(),
-                    (newest - DAY_MINUTES * MINUTE_MS).into(),
-                ],
+                &[instance_id.into(), (newest - KEPT_MS).into()],
             )
             .await?;
         }
@@ -179,9 +169,10 @@ impl Domain {
         self.runner
             .catch_up(SessionActivityProjection.name())
             .await?;
-        let now_minute = self.now().timestamp_millis().div_euclid(MINUTE_MS) * MINUTE_MS;
-        let hour_from = now_minute - (HOUR_MINUTES - 1) * MINUTE_MS;
-        let day_from = now_minute - (DAY_MINUTES - 1) * MINUTE_MS;
+        let Windows {
+            hour_from,
+            day_from,
+        } = Windows::ending_at(self.now());
         let rows = self
             .store
             .query(

@@ -23,19 +23,13 @@ use eventstore::{ApplyError, BoxError, EventStore, Projection, ReadModelTx, Stor
 
 use super::{AttemptRecord, SessionLogout, SessionLogoutEvent};
 use crate::aggregate::{Aggregate, decode};
+use crate::application::ApplicationView;
 use crate::error::DomainError;
+use crate::minutes::{KEPT_MS, Windows, minute_of};
 use crate::service::Domain;
 
 /// Folds delivery outcomes into `back_channel_health` and `back_channel_health_minutes`.
 pub struct BackChannelHealthProjection;
-
-const MINUTE_MS: i64 = 60_000;
-
-/// Minutes in the short window: the minute in progress and the 59 before it.
-const HOUR_MINUTES: i64 = 60;
-
-/// Minutes in the long window, and how many are kept.
-const DAY_MINUTES: i64 = 24 * 60;
 
 /// Adds a batch's counts to one application's minute.
 const ADD_TO_MINUTE: &str = "INSERT INTO back_channel_health_minutes
@@ -148,7 +142,7 @@ struct Folded<'a> {
 
 impl<'a> Folded<'a> {
     fn add(&mut self, instance_id: &'a str, attempt: Attempt) {
-        let minute_ms = attempt.at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let minute_ms = minute_of(attempt.at_ms);
         let counts = self
             .minutes
             .entry((instance_id, attempt.client_id.clone(), minute_ms))
@@ -216,7 +210,7 @@ impl<'a> Folded<'a> {
                 &[
                     instance_id.into(),
                     client_id.into(),
-                    (run.newest_minute_ms - DAY_MINUTES * MINUTE_MS).into(),
+                    (run.newest_minute_ms - KEPT_MS).into(),
                 ],
             )
             .await?;
@@ -447,7 +441,44 @@ async fn latencies(
     Ok(latencies)
 }
 
+/// Applications read per page while pairing them with their health.
+const APPLICATION_PAGE: u32 = 500;
+
 impl Domain {
+    /// Every application of the instance with a back-channel logout URI or with deliveries
+    /// recorded, by client id, with how deliveries to it went lately (none recorded yet:
+    /// [`DeliveryHealth::unrecorded`]). Applications removed since are left out, with their
+    /// history.
+    pub async fn delivery_health_of_applications(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<(ApplicationView, DeliveryHealth)>, DomainError> {
+        let mut health = self.delivery_health(instance_id, None).await?;
+        let mut paired = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self
+                .applications(instance_id, &after, APPLICATION_PAGE)
+                .await?;
+            let full = page.len() == APPLICATION_PAGE as usize;
+            if let Some(last) = page.last() {
+                after = last.client_id.clone();
+            }
+            for app in page {
+                let recorded = health.remove(&app.client_id);
+                if recorded.is_none() && app.config.back_channel_logout_uri.is_none() {
+                    continue;
+                }
+                let recorded =
+                    recorded.unwrap_or_else(|| DeliveryHealth::unrecorded(&app.client_id));
+                paired.push((app, recorded));
+            }
+            if !full {
+                return Ok(paired);
+            }
+        }
+    }
+
     /// How deliveries to the instance's applications (or to `client_id` alone) went lately, by
     /// client id. An application nothing was ever delivered to is absent.
     pub async fn delivery_health(
@@ -456,9 +487,10 @@ impl Domain {
         client_id: Option<&str>,
     ) -> Result<BTreeMap<String, DeliveryHealth>, DomainError> {
         let store = self.store.as_ref();
-        let now_minute = self.now().timestamp_millis().div_euclid(MINUTE_MS) * MINUTE_MS;
-        let hour_from = now_minute - (HOUR_MINUTES - 1) * MINUTE_MS;
-        let day_from = now_minute - (DAY_MINUTES - 1) * MINUTE_MS;
+        let Windows {
+            hour_from,
+            day_from,
+        } = Windows::ending_at(self.now());
         let client = || eventstore::SqlValue::Text(client_id.map(str::to_owned));
         let mut health: BTreeMap<String, DeliveryHealth> = BTreeMap::new();
         let counts = store

@@ -21,9 +21,6 @@ use super::auth::Admin;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 
-/// Applications read per page while listing an instance's.
-const PAGE: u32 = 500;
-
 /// The health routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -133,31 +130,13 @@ async fn of_instance(
     Admin(admin): Admin,
 ) -> Result<Json<DeliveryHealthList>, ApiError> {
     let alert_after = state.settings.alert_consecutive_failures;
-    let mut health = state
+    let applications = state
         .domain
-        .delivery_health(&admin.instance_id, None)
-        .await?;
-    let mut applications = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = state
-            .domain
-            .applications(&admin.instance_id, &after, PAGE)
-            .await?;
-        for app in &page {
-            let recorded = health.remove(&app.client_id);
-            if recorded.is_none() && app.config.back_channel_logout_uri.is_none() {
-                continue;
-            }
-            let recorded = recorded.unwrap_or_else(|| DeliveryHealth::unrecorded(&app.client_id));
-            applications.push(DeliveryHealthBody::new(app, recorded, alert_after));
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE as usize => after = last.client_id.clone(),
-            _ => break,
-        }
-    }
-    // What is left belongs to applications since removed: their history is not shown.
+        .delivery_health_of_applications(&admin.instance_id)
+        .await?
+        .into_iter()
+        .map(|(app, health)| DeliveryHealthBody::new(&app, health, alert_after))
+        .collect();
     Ok(Json(DeliveryHealthList {
         alert_consecutive_failures: alert_after,
         applications,

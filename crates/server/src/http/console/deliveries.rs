@@ -15,6 +15,7 @@ use protocol::response::escape_html;
 use serde::Deserialize;
 
 use super::auth::ConsoleAdmin;
+use super::form::{Invalid, field_error, input};
 use super::page::{self, failed, see_other, segment};
 use crate::http::AppState;
 use crate::http::admin::deliveries::{
@@ -84,12 +85,6 @@ impl Query {
     }
 }
 
-/// A filter field at fault and why.
-struct Invalid {
-    field: String,
-    message: String,
-}
-
 impl From<ApiError> for Invalid {
     fn from(error: ApiError) -> Self {
         match error {
@@ -141,20 +136,7 @@ fn detail_path(session_id: &str, client_id: &str) -> String {
     format!("{PATH}/{}/{}", segment(session_id), segment(client_id))
 }
 
-/// The error next to a field, and the attributes tying the field to it.
-fn field_error(invalid: Option<&Invalid>, field: &str) -> (String, &'static str) {
-    match invalid {
-        Some(invalid) if invalid.field == field => (
-            format!(
-                "<p class=\"error\" id=\"{field}-error\" role=\"alert\">{}</p>",
-                escape_html(&invalid.message)
-            ),
-            " aria-invalid=\"true\"",
-        ),
-        _ => (String::new(), ""),
-    }
-}
-
+/// A text field of the filter; `hint` is its placeholder.
 fn text_field(
     query_value: &str,
     field: &str,
@@ -162,32 +144,24 @@ fn text_field(
     hint: &str,
     invalid: Option<&Invalid>,
 ) -> String {
-    let (error, marker) = field_error(invalid, field);
-    let described = if error.is_empty() {
+    let placeholder = if hint.is_empty() {
         String::new()
     } else {
-        format!(" aria-describedby=\"{field}-error\"")
+        format!(" placeholder=\"{}\"", escape_html(hint))
     };
-    format!(
-        "<div><label for=\"{field}\">{label}</label>{error}\
-         <input id=\"{field}\" name=\"{field}\" type=\"text\" value=\"{value}\"{hint}{marker}{described}>\
-         </div>",
-        value = escape_html(query_value),
-        hint = if hint.is_empty() {
-            String::new()
-        } else {
-            format!(" placeholder=\"{}\"", escape_html(hint))
-        },
+    input(
+        field,
+        field,
+        label,
+        "text",
+        query_value,
+        &placeholder,
+        invalid,
     )
 }
 
 fn filter_form(query: &Query, invalid: Option<&Invalid>) -> String {
-    let (state_error, state_marker) = field_error(invalid, "state");
-    let state_described = if state_error.is_empty() {
-        ""
-    } else {
-        " aria-describedby=\"state-error\""
-    };
+    let (state_error, state_marker) = field_error(invalid, "state", "state");
     let options: String = STATES
         .iter()
         .map(|(value, label)| {
@@ -206,11 +180,11 @@ fn filter_form(query: &Query, invalid: Option<&Invalid>) -> String {
         } else {
             String::new()
         };
-    let cursor_error = field_error(invalid, "cursor").0;
+    let cursor_error = field_error(invalid, "cursor", "cursor").0;
     format!(
         "<form method=\"get\" action=\"{PATH}\" class=\"filters\" aria-label=\"Filter deliveries\">\
          <div><label for=\"state\">State</label>{state_error}\
-         <select id=\"state\" name=\"state\"{state_marker}{state_described}>{options}{unknown_state}</select></div>\
+         <select id=\"state\" name=\"state\"{state_marker}>{options}{unknown_state}</select></div>\
          {client}{session}{since}{until}{cursor_error}\
          <button type=\"submit\">Filter</button></form>",
         client = text_field(

@@ -18,9 +18,6 @@ use super::auth::ConsoleAdmin;
 use super::{PREFIX, chart, page};
 use crate::http::AppState;
 
-/// Applications read per page while naming the ones in the health table.
-const PAGE: u32 = 500;
-
 /// One row of the health table.
 pub(super) struct Row {
     /// The application's client id.
@@ -34,34 +31,18 @@ pub(super) struct Row {
 /// Every application with a back-channel logout URI or with deliveries recorded, by client
 /// id, as the admin API's `/back-channel-health` lists them.
 async fn health_rows(state: &AppState, admin: &AdminPrincipal) -> Result<Vec<Row>, DomainError> {
-    let mut health = state
+    let paired = state
         .domain
-        .delivery_health(&admin.instance_id, None)
+        .delivery_health_of_applications(&admin.instance_id)
         .await?;
-    let mut rows = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = state
-            .domain
-            .applications(&admin.instance_id, &after, PAGE)
-            .await?;
-        for app in &page {
-            let recorded = health.remove(&app.client_id);
-            if recorded.is_none() && app.config.back_channel_logout_uri.is_none() {
-                continue;
-            }
-            rows.push(Row {
-                client_id: app.client_id.clone(),
-                name: app.config.name.clone(),
-                health: recorded.unwrap_or_else(|| DeliveryHealth::unrecorded(&app.client_id)),
-            });
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE as usize => after = last.client_id.clone(),
-            _ => break,
-        }
-    }
-    Ok(rows)
+    Ok(paired
+        .into_iter()
+        .map(|(app, health)| Row {
+            client_id: app.client_id,
+            name: app.config.name,
+            health,
+        })
+        .collect())
 }
 
 /// What the figures at the top show.

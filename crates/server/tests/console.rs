@@ -408,60 +408,9 @@ async fn wait_for_stage(
 /// (409) with the reason; an invalid `since` gets the form again with 400, naming the field.
 async fn the_deliveries_page_lists_shows_and_redelivers(h: Harness) {
     let mut receiver = Receiver::start(&[400]).await;
-    let mut config = config(&h);
-    config.features.back_channel_logout = true;
-    let server = RunningServer::start(config).await.unwrap();
+    let (server, client_id, _alice, sid) = signed_in_to(&h, &receiver, "Notes", "alice").await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    domain
-        .add_user(
-            &admin,
-            NewUser {
-                username: "alice".into(),
-                profile: Profile::default(),
-                password: "correct horse battery".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let settings = oidc_config(json!({
-        "name": "Notes",
-        "redirect_uris": [CALLBACK],
-        "back_channel_logout_uri": receiver.uri,
-    }));
-    let (app, secret) = domain.add_application(&admin, settings).await.unwrap();
-    let client_id = app.client_id;
-
-    let mut user = Browser::new(&server);
-    let redirect = user
-        .sign_in(
-            &authorize_path(&client_id),
-            "alice",
-            "correct horse battery",
-        )
-        .await;
-    let code = common::query_of(&redirect)["code"].clone();
-    let exchanged = user
-        .http
-        .post(format!("{}/oauth/v2/token", user.base))
-        .basic_auth(&client_id, secret.as_deref())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(exchanged.status(), StatusCode::OK);
-    let users = domain.users(&admin.instance_id, "", 10).await.unwrap();
-    let sessions = domain
-        .sessions_of_user(&admin.instance_id, &users[0].user_id, false)
-        .await
-        .unwrap();
-    let sid = sessions[0].session_id.clone();
     domain
         .terminate_session(
             &admin.instance_id,
@@ -1690,60 +1639,9 @@ async fn a_client_secret_is_replaced_and_an_application_removed_with_confirmatio
 /// health row (one failed in the last hour and in a row) and the delivery, linked to its page.
 async fn an_applications_page_shows_its_delivery_health_and_recent_deliveries(h: Harness) {
     let mut receiver = Receiver::start(&[400]).await;
-    let mut config = config(&h);
-    config.features.back_channel_logout = true;
-    let server = RunningServer::start(config).await.unwrap();
+    let (server, client_id, _alice, sid) = signed_in_to(&h, &receiver, "Notes", "alice").await;
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    domain
-        .add_user(
-            &admin,
-            NewUser {
-                username: "alice".into(),
-                profile: Profile::default(),
-                password: "correct horse battery".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let settings = oidc_config(json!({
-        "name": "Notes",
-        "redirect_uris": [CALLBACK],
-        "back_channel_logout_uri": receiver.uri,
-    }));
-    let (app, secret) = domain.add_application(&admin, settings).await.unwrap();
-    let client_id = app.client_id;
-    let mut user = Browser::new(&server);
-    let redirect = user
-        .sign_in(
-            &authorize_path(&client_id),
-            "alice",
-            "correct horse battery",
-        )
-        .await;
-    let code = common::query_of(&redirect)["code"].clone();
-    let exchanged = user
-        .http
-        .post(format!("{}/oauth/v2/token", user.base))
-        .basic_auth(&client_id, secret.as_deref())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(exchanged.status(), StatusCode::OK);
-    let users = domain.users(&admin.instance_id, "", 10).await.unwrap();
-    let sid = domain
-        .sessions_of_user(&admin.instance_id, &users[0].user_id, false)
-        .await
-        .unwrap()[0]
-        .session_id
-        .clone();
     domain
         .terminate_session(
             &admin.instance_id,
@@ -2066,24 +1964,25 @@ async fn an_admin_ends_a_users_session_from_the_console_and_the_application_is_t
 }
 
 /// A server with back-channel logout on, an application `name` whose logout URI is
-/// `receiver`'s, and dave signed in to it in a browser (a code exchanged for tokens, so the
-/// session is registered for a back-channel delivery); returns the server, the application's
-/// client_id, dave's user id and his session's id.
-async fn dave_signed_in_to(
+/// `receiver`'s, and `username` signed in to it in a browser (a code exchanged for tokens, so
+/// the session is registered for a back-channel delivery); returns the server, the
+/// application's client_id, the user's id and the session's id.
+async fn signed_in_to(
     h: &Harness,
     receiver: &Receiver,
     name: &str,
+    username: &str,
 ) -> (RunningServer, String, String, String) {
     let mut config = config(h);
     config.features.back_channel_logout = true;
     let server = RunningServer::start(config).await.unwrap();
     let domain = server.domain();
     let admin = domain.authenticate_admin(TOKEN).await.unwrap().unwrap();
-    let dave = domain
+    let account = domain
         .add_user(
             &admin,
             NewUser {
-                username: "dave".into(),
+                username: username.into(),
                 profile: Profile::default(),
                 password: "correct horse battery".into(),
             },
@@ -2099,7 +1998,11 @@ async fn dave_signed_in_to(
     let client_id = app.client_id;
     let mut user = Browser::new(&server);
     let redirect = user
-        .sign_in(&authorize_path(&client_id), "dave", "correct horse battery")
+        .sign_in(
+            &authorize_path(&client_id),
+            username,
+            "correct horse battery",
+        )
         .await;
     let code = common::query_of(&redirect)["code"].clone();
     let exchanged = user
@@ -2118,11 +2021,20 @@ async fn dave_signed_in_to(
         .unwrap();
     assert_eq!(exchanged.status(), StatusCode::OK);
     let sessions = domain
-        .sessions_of_user(&admin.instance_id, &dave.user_id, false)
+        .sessions_of_user(&admin.instance_id, &account.user_id, false)
         .await
         .unwrap();
     let sid = sessions[0].session_id.clone();
-    (server, client_id, dave.user_id, sid)
+    (server, client_id, account.user_id, sid)
+}
+
+/// [`signed_in_to`] for dave.
+async fn dave_signed_in_to(
+    h: &Harness,
+    receiver: &Receiver,
+    name: &str,
+) -> (RunningServer, String, String, String) {
+    signed_in_to(h, receiver, name, "dave").await
 }
 
 /// The Sessions page lists every live session newest first with its user (linked to the

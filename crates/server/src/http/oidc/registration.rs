@@ -105,10 +105,20 @@ fn domain_refusal(error: DomainError) -> Response {
 
 /// The bearer token of `Authorization: Bearer …`, if any.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .and_then(protocol::bearer::bearer_token)
+}
+
+/// The 401 that asks a client configuration request for its registration access token, with
+/// a bare challenge (RFC 6750 §3.1: no error code when none was sent).
+fn no_registration_access_token() -> Response {
+    unauthorized(
+        "send the registration access token as a Bearer token",
+        false,
+    )
 }
 
 /// The request body, at most `MAX_BODY_BYTES`.
@@ -301,10 +311,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = bearer(&headers) else {
-        return unauthorized(
-            "send the registration access token as a Bearer token",
-            false,
-        );
+        return no_registration_access_token();
     };
     match state
         .domain
@@ -337,10 +344,7 @@ pub async fn update(
     body: Body,
 ) -> Response {
     let Some(token) = bearer(&headers) else {
-        return unauthorized(
-            "send the registration access token as a Bearer token",
-            false,
-        );
+        return no_registration_access_token();
     };
     let instance_id = &issuer.instance.instance_id;
     // The token first: nothing about the request is answered to someone without it.
@@ -401,10 +405,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = bearer(&headers) else {
-        return unauthorized(
-            "send the registration access token as a Bearer token",
-            false,
-        );
+        return no_registration_access_token();
     };
     match state
         .domain
